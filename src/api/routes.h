@@ -1,0 +1,16 @@
+// api: the /v1 REST routes. Handlers decode the request, call a module, and map the Error to a
+// status; they hold no logic of their own. The routes are listed in docs/api.md.
+#pragma once
+
+#include <httplib.h>
+
+#include "image/context.h"
+
+namespace kiln {
+
+void InstallRoutes(httplib::Server& server, Context& ctx);
+
+// HTTP status for an error code, and the JSON body every error response carries.
+int HttpStatusFor(ErrorCode code);
+
+}  // namespace kiln

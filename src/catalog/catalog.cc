@@ -1,0 +1,226 @@
+#include "catalog/catalog.h"
+
+#include "base/ids.h"
+
+namespace kiln {
+namespace {
+
+// Migrations, in order: migration i takes the schema from version i to i+1.
+const char* const kMigrations[] = {
+    R"sql(
+CREATE TABLE images (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL UNIQUE,
+  description TEXT NOT NULL DEFAULT '',
+  created_at INTEGER NOT NULL,
+  state TEXT NOT NULL,
+  state_reason TEXT NOT NULL DEFAULT '',
+  manifest_digest TEXT NOT NULL,
+  manifest_size INTEGER NOT NULL,
+  config_digest TEXT NOT NULL,
+  source TEXT NOT NULL DEFAULT '',
+  parent_id TEXT
+);
+CREATE TABLE image_layers (
+  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  position INTEGER NOT NULL,
+  digest TEXT NOT NULL,
+  diff_id TEXT NOT NULL,
+  media_type TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (image_id, position)
+);
+CREATE INDEX image_layers_by_digest ON image_layers(digest);
+CREATE TABLE image_tags (
+  image_id TEXT NOT NULL REFERENCES images(id) ON DELETE CASCADE,
+  key TEXT NOT NULL,
+  value TEXT NOT NULL,
+  PRIMARY KEY (image_id, key)
+);
+)sql",
+};
+
+constexpr const char* kImageColumns =
+    "id, name, description, created_at, state, state_reason, manifest_digest, manifest_size, "
+    "config_digest, source, parent_id";
+
+ImageRecord ReadImageRow(const SqliteStmt& s) {
+  ImageRecord r;
+  r.id = s.Text(0);
+  r.name = s.Text(1);
+  r.description = s.Text(2);
+  r.created_at = s.Int(3);
+  r.state = s.Text(4);
+  r.state_reason = s.Text(5);
+  r.manifest_digest = s.Text(6);
+  r.manifest_size = static_cast<uint64_t>(s.Int(7));
+  r.config_digest = s.Text(8);
+  r.source = s.Text(9);
+  if (!s.IsNull(10)) r.parent_id = s.Text(10);
+  return r;
+}
+
+}  // namespace
+
+Result<std::unique_ptr<Catalog>> Catalog::Open(const std::string& path) {
+  ASSIGN_OR_RETURN(SqliteDb db, SqliteDb::Open(path));
+  std::unique_ptr<Catalog> c(new Catalog(std::move(db)));
+  TRY(c->Migrate());
+  return c;
+}
+
+Status Catalog::Migrate() {
+  ASSIGN_OR_RETURN(SqliteStmt q, db_.Prepare("PRAGMA user_version"));
+  TRY(q.Step());
+  int version = static_cast<int>(q.Int(0));
+  if (version > kSchemaVersion)
+    return Error::Unsupported("catalog schema version " + std::to_string(version) +
+                              " is newer than this kiln understands (" +
+                              std::to_string(kSchemaVersion) + "); upgrade kiln");
+  for (int v = version; v < kSchemaVersion; ++v) {
+    ASSIGN_OR_RETURN(SqliteTxn txn, SqliteTxn::Begin(db_));
+    TRY_CTX(db_.Exec(kMigrations[v]), "migrate catalog to version " + std::to_string(v + 1));
+    TRY(db_.Exec("PRAGMA user_version = " + std::to_string(v + 1)));
+    TRY(txn.Commit());
+  }
+  return Ok();
+}
+
+Status Catalog::InsertImage(const ImageRecord& im) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTxn txn, SqliteTxn::Begin(db_));
+  {
+    ASSIGN_OR_RETURN(SqliteStmt dup, db_.Prepare("SELECT 1 FROM images WHERE name = ?"));
+    dup.Bind(1, im.name);
+    ASSIGN_OR_RETURN(bool taken, dup.Step());
+    if (taken) return Error::AlreadyExists("an image named \"" + im.name + "\" already exists");
+  }
+  ASSIGN_OR_RETURN(SqliteStmt ins, db_.Prepare("INSERT INTO images (" + std::string(kImageColumns) +
+                                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+  ins.Bind(1, im.id).Bind(2, im.name).Bind(3, im.description).Bind(4, im.created_at);
+  ins.Bind(5, im.state).Bind(6, im.state_reason).Bind(7, im.manifest_digest);
+  ins.Bind(8, static_cast<int64_t>(im.manifest_size)).Bind(9, im.config_digest).Bind(10, im.source);
+  if (im.parent_id)
+    ins.Bind(11, *im.parent_id);
+  else
+    ins.BindNull(11);
+  TRY(ins.Run());
+  for (size_t i = 0; i < im.layers.size(); ++i) {
+    const LayerRecord& l = im.layers[i];
+    ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT INTO image_layers (image_id, position, "
+                                               "digest, diff_id, media_type, size) VALUES "
+                                               "(?,?,?,?,?,?)"));
+    s.Bind(1, im.id).Bind(2, static_cast<int64_t>(i)).Bind(3, l.digest).Bind(4, l.diff_id);
+    s.Bind(5, l.media_type).Bind(6, static_cast<int64_t>(l.size));
+    TRY(s.Run());
+  }
+  for (const auto& [k, v] : im.tags) {
+    ASSIGN_OR_RETURN(SqliteStmt s,
+                     db_.Prepare("INSERT INTO image_tags (image_id, key, value) VALUES (?,?,?)"));
+    s.Bind(1, im.id).Bind(2, k).Bind(3, v);
+    TRY(s.Run());
+  }
+  return txn.Commit();
+}
+
+Status Catalog::SetImageState(const std::string& id, const std::string& state,
+                              const std::string& reason) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s,
+                   db_.Prepare("UPDATE images SET state = ?, state_reason = ? WHERE id = ?"));
+  s.Bind(1, state).Bind(2, reason).Bind(3, id);
+  return s.Run();
+}
+
+Status Catalog::LoadDetails(ImageRecord& im) {
+  ASSIGN_OR_RETURN(SqliteStmt l, db_.Prepare("SELECT digest, diff_id, media_type, size FROM "
+                                             "image_layers WHERE image_id = ? ORDER BY position"));
+  l.Bind(1, im.id);
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, l.Step());
+    if (!row) break;
+    im.layers.push_back({l.Text(0), l.Text(1), l.Text(2), static_cast<uint64_t>(l.Int(3))});
+  }
+  ASSIGN_OR_RETURN(
+      SqliteStmt t,
+      db_.Prepare("SELECT key, value FROM image_tags WHERE image_id = ? ORDER BY key"));
+  t.Bind(1, im.id);
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, t.Step());
+    if (!row) break;
+    im.tags[t.Text(0)] = t.Text(1);
+  }
+  return Ok();
+}
+
+Result<std::vector<ImageRecord>> Catalog::QueryImages(std::string_view where,
+                                                      const std::string& arg) {
+  std::string sql = "SELECT " + std::string(kImageColumns) + " FROM images";
+  if (!where.empty()) sql += " WHERE " + std::string(where);
+  sql += " ORDER BY created_at, name";
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare(sql));
+  if (!where.empty()) s.Bind(1, arg);
+  std::vector<ImageRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadImageRow(s));
+  }
+  for (auto& im : out) TRY(LoadDetails(im));
+  return out;
+}
+
+Result<ImageRecord> Catalog::GetImage(const std::string& ref) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(auto found, QueryImages(IsId(ref, "ami-") ? "id = ?" : "name = ?", ref));
+  if (found.empty()) return Error::NotFound("no image \"" + ref + "\"");
+  return std::move(found.front());
+}
+
+Result<std::vector<ImageRecord>> Catalog::ListImages() {
+  std::lock_guard lock(mu_);
+  return QueryImages("", "");
+}
+
+Status Catalog::UpdateTags(const std::string& id, const std::map<std::string, std::string>& set,
+                           const std::vector<std::string>& remove) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTxn txn, SqliteTxn::Begin(db_));
+  for (const auto& k : remove) {
+    ASSIGN_OR_RETURN(SqliteStmt s,
+                     db_.Prepare("DELETE FROM image_tags WHERE image_id = ? AND key = ?"));
+    s.Bind(1, id).Bind(2, k);
+    TRY(s.Run());
+  }
+  for (const auto& [k, v] : set) {
+    ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT INTO image_tags (image_id, key, value) "
+                                               "VALUES (?,?,?) ON CONFLICT(image_id, key) DO "
+                                               "UPDATE SET value = excluded.value"));
+    s.Bind(1, id).Bind(2, k).Bind(3, v);
+    TRY(s.Run());
+  }
+  return txn.Commit();
+}
+
+Status Catalog::DeleteImage(const std::string& id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("DELETE FROM images WHERE id = ?"));
+  s.Bind(1, id);
+  return s.Run();
+}
+
+Result<std::set<std::string>> Catalog::ReferencedDigests() {
+  std::lock_guard lock(mu_);
+  std::set<std::string> out;
+  ASSIGN_OR_RETURN(SqliteStmt s,
+                   db_.Prepare("SELECT manifest_digest FROM images UNION SELECT config_digest FROM "
+                               "images UNION SELECT digest FROM image_layers"));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.insert(s.Text(0));
+  }
+  return out;
+}
+
+}  // namespace kiln

@@ -1,0 +1,77 @@
+// catalog: kiln's metadata in SQLite (WAL): images, their ordered layers and tags. The blobs
+// themselves live in the store; the catalog says which blobs make up which image. Every change
+// is one transaction. Schema changes are numbered migrations (PRAGMA user_version).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <optional>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+#include "catalog/sqlite_db.h"
+
+namespace kiln {
+
+struct LayerRecord {
+  std::string digest;      // the blob as stored (maybe compressed)
+  std::string diff_id;     // digest of the uncompressed tar
+  std::string media_type;  // OCI layer media type
+  uint64_t size = 0;       // blob size in bytes
+};
+
+// States follow EC2 AMIs: pending -> available | failed.
+inline constexpr const char* kImagePending = "pending";
+inline constexpr const char* kImageAvailable = "available";
+inline constexpr const char* kImageFailed = "failed";
+
+struct ImageRecord {
+  std::string id;
+  std::string name;
+  std::string description;
+  int64_t created_at = 0;
+  std::string state;
+  std::string state_reason;
+  std::string manifest_digest;
+  std::string config_digest;
+  uint64_t manifest_size = 0;
+  std::string source;  // what it was made from: "import:oci-archive", ...
+  std::optional<std::string> parent_id;
+  std::vector<LayerRecord> layers;
+  std::map<std::string, std::string> tags;
+};
+
+class Catalog {
+ public:
+  static constexpr int kSchemaVersion = 1;
+
+  static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
+
+  // Inserts a new image with its layers and tags. AlreadyExists if the name is taken.
+  Status InsertImage(const ImageRecord& image);
+  Status SetImageState(const std::string& id, const std::string& state,
+                       const std::string& reason = "");
+  // Looks up by id ("ami-...") or name. NotFound names the reference.
+  Result<ImageRecord> GetImage(const std::string& ref);
+  Result<std::vector<ImageRecord>> ListImages();
+  Status UpdateTags(const std::string& id, const std::map<std::string, std::string>& set,
+                    const std::vector<std::string>& remove);
+  Status DeleteImage(const std::string& id);
+  // Every blob digest an image (in any state) refers to: manifests, configs, layers.
+  Result<std::set<std::string>> ReferencedDigests();
+
+ private:
+  explicit Catalog(SqliteDb db) : db_(std::move(db)) {}
+  Status Migrate();
+  Status LoadDetails(ImageRecord& image);
+  Result<std::vector<ImageRecord>> QueryImages(std::string_view where, const std::string& arg);
+
+  std::mutex mu_;  // one connection, used by one thread at a time
+  SqliteDb db_;
+};
+
+}  // namespace kiln

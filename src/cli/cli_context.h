@@ -1,0 +1,48 @@
+// cli: what every verb shares: global options, the API client, and how results are printed.
+#pragma once
+
+#include <CLI/CLI.hpp>
+#include <functional>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json.hpp>
+
+#include "base/error.h"
+#include "cli/api_client.h"
+
+namespace kiln::cli {
+
+struct CliContext {
+  std::string socket;
+  bool json = false;
+  bool quiet = false;
+  std::function<Status()> action;  // set by the verb the user chose
+  std::unique_ptr<ApiClient> client;
+
+  ApiClient& api() {
+    if (!client) client = std::make_unique<ApiClient>(socket);
+    return *client;
+  }
+};
+
+// Prints rows as aligned columns under a header.
+void PrintTable(const std::vector<std::string>& header,
+                const std::vector<std::vector<std::string>>& rows);
+void PrintJson(const nlohmann::json& j);
+// "3 minutes ago" style age of an RFC 3339 time.
+std::string Age(const std::string& rfc3339);
+
+// Registration of the verbs, one file each.
+void AddImageImport(CLI::App& image, CliContext& cc);
+void AddImageExport(CLI::App& image, CliContext& cc);
+void AddImageList(CLI::App& image, CliContext& cc);
+void AddImageInspect(CLI::App& image, CliContext& cc);
+void AddImageTag(CLI::App& image, CliContext& cc);
+void AddImageRemove(CLI::App& image, CliContext& cc);
+void AddImageVerify(CLI::App& image, CliContext& cc);
+void AddGc(CLI::App& app, CliContext& cc);
+void AddVersion(CLI::App& app, CliContext& cc);
+
+}  // namespace kiln::cli

@@ -1,0 +1,82 @@
+// kilnd: the kiln daemon. Owns the root directory and serves the REST API on a unix socket.
+#include <signal.h>
+#include <sys/stat.h>
+
+#include <CLI/CLI.hpp>
+#include <cstdio>
+#include <thread>
+
+#include "api/routes.h"
+#include "api/unix_http_server.h"
+#include "base/fs.h"
+#include "base/log.h"
+#include "daemon/root_lock.h"
+#include "image/context.h"
+#include "image/image_ops.h"
+
+namespace {
+
+int Fail(const kiln::Error& e) {
+  kiln::LogError(e.message());
+  std::fprintf(stderr, "kilnd: %s\n", e.message().c_str());
+  return 1;
+}
+
+int Run(const std::string& root, const std::string& socket) {
+  using namespace kiln;
+  // Signals are taken by sigwait below, never by a handler: block them before any thread starts.
+  sigset_t sigs;
+  sigemptyset(&sigs);
+  sigaddset(&sigs, SIGTERM);
+  sigaddset(&sigs, SIGINT);
+  sigaddset(&sigs, SIGHUP);
+  pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
+  ::signal(SIGPIPE, SIG_IGN);
+  ::umask(022);
+
+  if (auto st = MakeDirs(root, 0700); !st) return Fail(st.error());
+  auto lock = LockRoot(root);
+  if (!lock) return Fail(lock.error());
+  auto ctx = Context::Open(root);
+  if (!ctx) return Fail(ctx.error());
+  if (auto st = RecoverAfterCrash(**ctx); !st) return Fail(st.error());
+
+  UnixHttpServer server;
+  InstallRoutes(server, **ctx);
+  if (auto st = MakeDirs(Dirname(socket), 0755); !st) return Fail(st.error());
+  if (auto st = server.BindUnix(socket, 0660); !st) return Fail(st.error());
+  LogInfo("kilnd " KILN_VERSION " serving on " + socket + " (root " + root + ")");
+
+  std::thread serve([&] { server.ServeUnix(); });
+  int sig = 0;
+  for (;;) {
+    sigwait(&sigs, &sig);
+    if (sig != SIGHUP) break;
+  }
+  LogInfo(std::string("received ") + strsignal(sig) + ", stopping");
+  server.Shutdown();
+  serve.join();
+  LogInfo("stopped");
+  return 0;
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  CLI::App app{"kilnd - the kiln daemon: owns the image store and serves the kiln API"};
+  std::string root = "/var/lib/kiln";
+  std::string socket = "/run/kiln/kiln.sock";
+  bool debug = false;
+  app.add_option("--root", root, "Directory holding kiln's store and catalog")
+      ->capture_default_str();
+  app.add_option("--socket", socket, "Unix socket to serve the API on")->capture_default_str();
+  app.add_flag("--debug", debug, "Log debug messages");
+  app.set_version_flag("--version", KILN_VERSION);
+  CLI11_PARSE(app, argc, argv);
+  if (debug) kiln::SetLogLevel(kiln::LogLevel::kDebug);
+  try {
+    return Run(root, socket);
+  } catch (const std::exception& e) {
+    return Fail(kiln::Error::Internal(std::string("unexpected: ") + e.what()));
+  }
+}

@@ -1,0 +1,17 @@
+#include "image/context.h"
+
+#include "base/fs.h"
+
+namespace kiln {
+
+Result<std::unique_ptr<Context>> Context::Open(const std::string& root) {
+  auto ctx = std::make_unique<Context>();
+  ctx->root = root;
+  TRY(MakeDirs(root, 0700));
+  ASSIGN_OR_RETURN(BlobStore store, BlobStore::Open(root));
+  ctx->store = std::make_unique<BlobStore>(std::move(store));
+  ASSIGN_OR_RETURN(ctx->catalog, Catalog::Open(JoinPath(root, "catalog.db")));
+  return ctx;
+}
+
+}  // namespace kiln

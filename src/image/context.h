@@ -1,0 +1,64 @@
+// image: the per-daemon context the image operations share (no globals: kilnd makes one).
+#pragma once
+
+#include <map>
+#include <memory>
+#include <mutex>
+#include <shared_mutex>
+#include <string>
+
+#include "catalog/catalog.h"
+#include "store/blob_store.h"
+
+namespace kiln {
+
+// Counts operations that are reading an image (exports), so it cannot be removed under them.
+class ImageUsers {
+ public:
+  class Lease {
+   public:
+    Lease(ImageUsers* u, std::string id) : u_(u), id_(std::move(id)) {}
+    Lease(Lease&& o) noexcept : u_(o.u_), id_(std::move(o.id_)) { o.u_ = nullptr; }
+    Lease(const Lease&) = delete;
+    Lease& operator=(const Lease&) = delete;
+    ~Lease() {
+      if (u_) u_->Release(id_);
+    }
+
+   private:
+    ImageUsers* u_;
+    std::string id_;
+  };
+
+  Lease Acquire(const std::string& id) {
+    std::lock_guard lock(mu_);
+    ++count_[id];
+    return Lease(this, id);
+  }
+  bool InUse(const std::string& id) {
+    std::lock_guard lock(mu_);
+    return count_.count(id) > 0;
+  }
+
+ private:
+  void Release(const std::string& id) {
+    std::lock_guard lock(mu_);
+    if (--count_[id] == 0) count_.erase(id);
+  }
+  std::mutex mu_;
+  std::map<std::string, int> count_;
+};
+
+struct Context {
+  std::string root;
+  std::unique_ptr<Catalog> catalog;
+  std::unique_ptr<BlobStore> store;
+  ImageUsers users;
+  // Held shared while blobs are published for a catalog record, exclusively by gc, so gc never
+  // sees a blob between its record's insert and its rename into place.
+  std::shared_mutex publish_mu;
+
+  static Result<std::unique_ptr<Context>> Open(const std::string& root);
+};
+
+}  // namespace kiln

@@ -1,0 +1,156 @@
+#include "layer/tree_writer.h"
+
+#include <archive.h>
+#include <archive_entry.h>
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <memory>
+
+#include "base/fs.h"
+#include "layer/byte_source.h"
+#include "layer/entry_policy.h"
+#include "layer/tar_reader.h"
+
+namespace kiln {
+namespace {
+
+constexpr size_t kBuf = 1 << 17;
+
+class TreeTarWriter {
+ public:
+  TreeTarWriter(const std::string& root, int fd)
+      : root_(root),
+        a_(archive_write_new()),
+        disk_(archive_read_disk_new()),
+        links_(archive_entry_linkresolver_new()),
+        buf_(new char[kBuf]) {
+    archive_write_set_format_pax_restricted(a_);
+    archive_write_set_bytes_per_block(a_, 10240);
+    archive_write_open_fd(a_, fd);
+    archive_read_disk_set_standard_lookup(disk_);
+    archive_read_disk_set_behavior(disk_, ARCHIVE_READDISK_NO_ACL | ARCHIVE_READDISK_NO_FFLAGS);
+    archive_entry_linkresolver_set_strategy(links_, ARCHIVE_FORMAT_TAR_PAX_RESTRICTED);
+  }
+  ~TreeTarWriter() {
+    archive_entry_linkresolver_free(links_);
+    archive_read_free(disk_);
+    archive_write_free(a_);
+  }
+
+  Result<TreeWriteStats> Run() {
+    TRY(Walk(""));
+    if (archive_write_close(a_) != ARCHIVE_OK) return Fail("finish archive");
+    return stats_;
+  }
+
+ private:
+  Status Walk(const std::string& rel) {
+    std::string abs = rel.empty() ? root_ : JoinPath(root_, rel);
+    ASSIGN_OR_RETURN(auto names, ListDir(abs));
+    for (const auto& name : names) {
+      std::string child = rel.empty() ? name : rel + "/" + name;
+      TRY(Add(child));
+    }
+    return Ok();
+  }
+
+  Status Add(const std::string& rel) {
+    std::string abs = JoinPath(root_, rel);
+    ASSIGN_OR_RETURN(struct stat st, Lstat(abs));
+    if (S_ISSOCK(st.st_mode)) {
+      ++stats_.skipped_sockets;
+      return Ok();
+    }
+    archive_entry* e = archive_entry_new();
+    std::unique_ptr<archive_entry, void (*)(archive_entry*)> guard(e, archive_entry_free);
+    archive_entry_copy_sourcepath(e, abs.c_str());
+    UniqueFd fd;
+    if (S_ISREG(st.st_mode)) {
+      ASSIGN_OR_RETURN(fd, OpenFile(abs, O_RDONLY | O_NOFOLLOW));
+    }
+    if (archive_read_disk_entry_from_file(disk_, e, fd.valid() ? fd.get() : -1, &st) != ARCHIVE_OK)
+      return Error(ErrorCode::kIO, "read " + abs + ": " + DiskError());
+    archive_entry_set_pathname(e, rel.c_str());
+    archive_entry_sparse_clear(e);  // sparse maps are written as plain data here
+    archive_entry* sparse = nullptr;
+    archive_entry_linkify(links_, &e, &sparse);
+    if (e != nullptr) {
+      if (archive_write_header(a_, e) < ARCHIVE_WARN) return Fail("write header for " + rel);
+      ++stats_.entries;
+      if (fd.valid() && archive_entry_size(e) > 0) {
+        // Reading the metadata may have probed holes with lseek; data starts at 0.
+        if (::lseek(fd.get(), 0, SEEK_SET) != 0) return Error::Sys(errno, "seek " + abs);
+        TRY(CopyData(fd.get(), abs));
+      }
+    }
+    if (S_ISDIR(st.st_mode)) TRY(Walk(rel));
+    return Ok();
+  }
+
+  Status CopyData(int fd, const std::string& abs) {
+    for (;;) {
+      ASSIGN_OR_RETURN(size_t n, ReadFull(fd, buf_.get(), kBuf));
+      if (n == 0) return Ok();
+      if (archive_write_data(a_, buf_.get(), n) < 0) return Fail("write " + abs);
+    }
+  }
+
+  std::string DiskError() {
+    const char* m = archive_error_string(disk_);
+    return m ? m : "unknown error";
+  }
+  Error Fail(const std::string& what) {
+    const char* m = archive_error_string(a_);
+    return Error(ErrorCode::kIO, what + ": " + (m ? m : "tar error"));
+  }
+
+  std::string root_;
+  struct archive* a_;
+  struct archive* disk_;
+  archive_entry_linkresolver* links_;
+  std::unique_ptr<char[]> buf_;
+  TreeWriteStats stats_;
+};
+
+}  // namespace
+
+Result<TreeWriteStats> WriteTreeAsTar(const std::string& dir, int fd) {
+  ASSIGN_OR_RETURN(struct stat st, Lstat(dir));
+  if (!S_ISDIR(st.st_mode)) return Error::InvalidArgument(dir + " is not a directory");
+  TreeTarWriter w(dir, fd);
+  return w.Run();
+}
+
+Status ExtractPlainTree(int in_fd, const std::string& dir) {
+  FdSource src(in_fd);
+  TarReader reader(&src);
+  EntryPolicy policy;
+  std::unique_ptr<char[]> buf(new char[kBuf]);
+  for (;;) {
+    ASSIGN_OR_RETURN(archive_entry * e, reader.Next());
+    if (e == nullptr) break;
+    TarEntryInfo info = DescribeEntry(e);
+    ASSIGN_OR_RETURN(std::string rel, policy.Check(info));
+    if (rel.empty()) continue;
+    std::string path = JoinPath(dir, rel);
+    if (info.type == EntryType::kDir) {
+      TRY(MakeDirs(path, 0755));
+      continue;
+    }
+    if (info.type != EntryType::kFile)
+      return Error::InvalidArgument("unexpected entry \"" + info.path + "\" in an image layout");
+    TRY(MakeDirs(Dirname(path), 0755));
+    // O_NOFOLLOW and O_EXCL: never write through a link that was already in dir.
+    ASSIGN_OR_RETURN(UniqueFd out, OpenFile(path, O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW, 0644));
+    for (;;) {
+      ASSIGN_OR_RETURN(size_t n, reader.ReadData(buf.get(), kBuf));
+      if (n == 0) break;
+      TRY_CTX(WriteFull(out.get(), buf.get(), n), path);
+    }
+  }
+  return reader.Finish();
+}
+
+}  // namespace kiln
