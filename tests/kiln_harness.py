@@ -29,6 +29,17 @@ def require_tool(name):
     return path
 
 
+def mounts_under(path):
+    """Mount points at or below path, in mount order."""
+    out = []
+    with open("/proc/self/mounts") as f:
+        for line in f:
+            mnt = line.split()[1].replace("\\040", " ")
+            if mnt == path or mnt.startswith(path + "/"):
+                out.append(mnt)
+    return out
+
+
 class Daemon:
     def __init__(self, root, socket):
         self.root, self.socket, self.proc, self.log = root, socket, None, socket + ".log"
@@ -91,7 +102,8 @@ class KilnTestCase(unittest.TestCase):
         try:
             self.daemon.stop()
         finally:
-            subprocess.run(["umount", "-R", self.tmp], capture_output=True)
+            for mnt in reversed(mounts_under(self.tmp)):
+                subprocess.run(["umount", "-l", mnt], capture_output=True)
             shutil.rmtree(self.tmp, ignore_errors=True)
 
     def path(self, *parts):

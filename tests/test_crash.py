@@ -1,6 +1,7 @@
 """kill -9 of kilnd in the middle of an import loses nothing and leaves nothing behind."""
 import os
 import random
+import socket
 import subprocess
 import time
 
@@ -64,3 +65,51 @@ class CrashTest(KilnTestCase):
         self.assertIn("does not match its digest", r.stderr)
         r = self.kiln("image", "verify", "victim", ok=False)
         self.assertEqual(r.returncode, 5)
+
+
+class FailureModesTest(KilnTestCase):
+
+    def test_disk_full_during_import(self):
+        self.daemon.stop()
+        small = self.path("small")
+        os.makedirs(small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=24m", "kiln-test", small], check=True)
+        self.root = os.path.join(small, "root")
+        self.daemon = type(self.daemon)(self.root, self.socket)
+        self.daemon.start()
+        self.kiln("image", "import", make_busybox_rootfs(self.path("r")), "--name", "small")
+        before = self.store_state()
+        big = self.path("big")
+        os.makedirs(big)
+        with open(os.path.join(big, "data"), "wb") as f:
+            f.write(os.urandom(40 << 20))
+        subprocess.run(["tar", "-C", big, "-cf", self.path("big.tar"), "."], check=True)
+        line = self.assert_fails_cleanly(["image", "import", self.path("big.tar"), "--name", "big"],
+                                         1, ["No space left on device"])
+        self.assertIn("import", line)
+        self.assertEqual(self.store_state(), before)
+        # The space came back: a small import works again, and everything verifies.
+        self.kiln("image", "import", make_busybox_rootfs(self.path("r2")), "--name", "small2")
+        self.assertIn("ok", self.kiln("image", "verify").stdout)
+
+    def test_rm_refused_while_an_export_reads_the_image(self):
+        big = self.path("big")
+        os.makedirs(big)
+        with open(os.path.join(big, "data"), "wb") as f:
+            f.write(os.urandom(8 << 20))
+        self.kiln("image", "import", big, "--name", "busy")
+        # A slow reader: ask for the export and read only its first bytes.
+        s = socket.socket(socket.AF_UNIX)
+        s.connect(self.socket)
+        s.sendall(b"GET /v1/images/busy/export HTTP/1.1\r\nHost: kilnd\r\n\r\n")
+        self.assertIn(b"200 OK", s.recv(4096))
+        time.sleep(0.3)
+        self.assert_fails_cleanly(["image", "rm", "busy"], 4, ["in use", "export"])
+        s.close()
+        deadline = time.time() + 10
+        while time.time() < deadline:
+            r = self.kiln("image", "rm", "busy", ok=None)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.returncode, 0, r.stderr)
