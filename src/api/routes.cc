@@ -213,7 +213,11 @@ void InstallRoutes(httplib::Server& s, Context& ctx) {
   });
   s.Post("/v1/gc", [&ctx](const httplib::Request&, httplib::Response& res) {
     auto r = CollectGarbage(ctx);
-    if (Check(res, r)) Reply(res, 200, {{"removed_blobs", r->removed}, {"freed_bytes", r->bytes}});
+    if (Check(res, r))
+      Reply(res, 200,
+            {{"removed_blobs", r->removed},
+             {"freed_bytes", r->bytes},
+             {"removed_unpacked_layers", r->unpacked_removed}});
   });
 }
 

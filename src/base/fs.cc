@@ -141,6 +141,10 @@ Status RemoveAll(const std::string& path) {
   return RemoveAt(AT_FDCWD, path.c_str(), path);
 }
 
+Status RemoveAllAt(int dirfd, const std::string& name) {
+  return RemoveAt(dirfd, name.c_str(), name);
+}
+
 Result<bool> Exists(const std::string& path) {
   struct stat st;
   if (::lstat(path.c_str(), &st) == 0) return true;

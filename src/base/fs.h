@@ -29,6 +29,8 @@ Status WriteFileAtomic(const std::string& path, std::string_view data, mode_t mo
 Status MakeDirs(const std::string& path, mode_t mode = 0755);
 // Removes path and everything below it without following symlinks; a missing path is fine.
 Status RemoveAll(const std::string& path);
+// The same for name relative to an open directory.
+Status RemoveAllAt(int dirfd, const std::string& name);
 Result<bool> Exists(const std::string& path);
 Result<struct stat> Lstat(const std::string& path);
 // Names in a directory, sorted, without "." and "..".

@@ -223,4 +223,16 @@ Result<std::set<std::string>> Catalog::ReferencedDigests() {
   return out;
 }
 
+Result<std::set<std::string>> Catalog::ReferencedDiffIds() {
+  std::lock_guard lock(mu_);
+  std::set<std::string> out;
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("SELECT DISTINCT diff_id FROM image_layers"));
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.insert(s.Text(0));
+  }
+  return out;
+}
+
 }  // namespace kiln

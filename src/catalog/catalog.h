@@ -63,6 +63,8 @@ class Catalog {
   Status DeleteImage(const std::string& id);
   // Every blob digest an image (in any state) refers to: manifests, configs, layers.
   Result<std::set<std::string>> ReferencedDigests();
+  // Every layer diff_id an image (in any state) refers to: what the unpacked-layer cache keeps.
+  Result<std::set<std::string>> ReferencedDiffIds();
 
  private:
   explicit Catalog(SqliteDb db) : db_(std::move(db)) {}

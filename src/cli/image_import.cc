@@ -74,6 +74,12 @@ Result<nlohmann::json> UploadDir(CliContext& cc, const std::string& path, const 
 
 Status RunImport(CliContext& cc, const ImportOptions& o) {
   TRY(ValidateName(o.name, "image"));
+  // Fail before uploading gigabytes when the name is taken (the daemon checks again).
+  auto existing = cc.api().Get("/v1/images/" + ApiClient::Escape(o.name));
+  if (existing)
+    return Error::AlreadyExists("an image named \"" + o.name + "\" already exists (" +
+                                (*existing)["id"].get<std::string>() + ")");
+  if (existing.error().code() != ErrorCode::kNotFound) return std::move(existing).error();
   std::string query = "/v1/images/import?name=" + ApiClient::Escape(o.name) +
                       "&description=" + ApiClient::Escape(o.description) +
                       "&source=" + ApiClient::Escape(Basename(o.source));

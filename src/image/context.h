@@ -8,6 +8,7 @@
 #include <string>
 
 #include "catalog/catalog.h"
+#include "rootfs/layer_cache.h"
 #include "store/blob_store.h"
 
 namespace kiln {
@@ -53,6 +54,7 @@ struct Context {
   std::string root;
   std::unique_ptr<Catalog> catalog;
   std::unique_ptr<BlobStore> store;
+  std::unique_ptr<LayerCache> layers;  // unpacked layers, for instances
   ImageUsers users;
   // Held shared while blobs are published for a catalog record, exclusively by gc, so gc never
   // sees a blob between its record's insert and its rename into place.

@@ -135,6 +135,8 @@ Result<GcReport> CollectGarbage(Context& ctx) {
     ++report.removed;
     if (size) report.bytes += *size;
   }
+  ASSIGN_OR_RETURN(auto diff_ids, ctx.catalog->ReferencedDiffIds());
+  ASSIGN_OR_RETURN(report.unpacked_removed, ctx.layers->Prune(diff_ids));
   if (report.removed > 0) {
     TRY(ctx.store->SyncBlobsDir());
     LogInfo("gc removed " + std::to_string(report.removed) + " blobs (" +

@@ -41,6 +41,7 @@ Result<VerifyReport> VerifyImages(Context& ctx, const std::string& ref);
 struct GcReport {
   int removed = 0;
   uint64_t bytes = 0;
+  int unpacked_removed = 0;  // unpacked layer dirs no image uses
 };
 Result<GcReport> CollectGarbage(Context& ctx);
 
