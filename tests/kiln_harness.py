@@ -100,8 +100,21 @@ class KilnTestCase(unittest.TestCase):
 
     def tearDown(self):
         try:
+            # Instances outlive kilnd by design: take them down so nothing leaks from a test.
+            if self.daemon.proc and self.daemon.proc.poll() is None:
+                r = subprocess.run([KILN, "--socket", self.socket, "--json", "ls"],
+                                   capture_output=True, text=True)
+                if r.returncode == 0:
+                    for inst in json.loads(r.stdout):
+                        subprocess.run([KILN, "--socket", self.socket, "rm", "-f", inst["id"]],
+                                       capture_output=True)
             self.daemon.stop()
         finally:
+            runtime_root = os.path.join(self.root, "runtime")
+            if os.path.isdir(runtime_root) and shutil.which("runc"):
+                for cid in os.listdir(runtime_root):
+                    subprocess.run(["runc", "--root", runtime_root, "delete", "--force", cid],
+                                   capture_output=True)
             for mnt in reversed(mounts_under(self.tmp)):
                 subprocess.run(["umount", "-l", mnt], capture_output=True)
             shutil.rmtree(self.tmp, ignore_errors=True)
@@ -149,7 +162,8 @@ def make_busybox_rootfs(dest):
     for d in ["bin", "etc", "root", "tmp", "dev", "proc", "sys"]:
         os.makedirs(os.path.join(dest, d), exist_ok=True)
     shutil.copy2(busybox, os.path.join(dest, "bin", "busybox"))
-    for applet in ["sh", "ls", "cat", "echo", "true", "sleep", "mkdir", "rm"]:
+    for applet in ["sh", "ls", "cat", "echo", "true", "false", "sleep", "mkdir", "rm", "ps",
+                   "hostname", "touch", "id", "env", "head", "grep", "dd", "mount"]:
         os.symlink("busybox", os.path.join(dest, "bin", applet))
     with open(os.path.join(dest, "etc", "os-release"), "w") as f:
         f.write('NAME="kiln test busybox"\n')

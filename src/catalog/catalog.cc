@@ -1,5 +1,7 @@
 #include "catalog/catalog.h"
 
+#include <nlohmann/json.hpp>
+
 #include "base/ids.h"
 
 namespace kiln {
@@ -37,6 +39,23 @@ CREATE TABLE image_tags (
   value TEXT NOT NULL,
   PRIMARY KEY (image_id, key)
 );
+)sql",
+    R"sql(
+CREATE TABLE instances (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  image_id TEXT NOT NULL,
+  state TEXT NOT NULL,
+  state_reason TEXT NOT NULL DEFAULT '',
+  type TEXT NOT NULL,
+  created_at INTEGER NOT NULL,
+  terminated_at INTEGER,
+  env TEXT NOT NULL DEFAULT '[]',
+  user_data TEXT NOT NULL DEFAULT ''
+);
+-- Names are unique among instances that are not terminated (EC2 keeps terminated ones a while).
+CREATE UNIQUE INDEX instances_live_name ON instances(name) WHERE state != 'terminated';
+CREATE INDEX instances_by_image ON instances(image_id);
 )sql",
 };
 
@@ -233,6 +252,111 @@ Result<std::set<std::string>> Catalog::ReferencedDiffIds() {
     out.insert(s.Text(0));
   }
   return out;
+}
+
+namespace {
+
+constexpr const char* kInstanceColumns =
+    "id, name, image_id, state, state_reason, type, created_at, terminated_at, env, user_data";
+
+InstanceRecord ReadInstanceRow(const SqliteStmt& s) {
+  InstanceRecord r;
+  r.id = s.Text(0);
+  r.name = s.Text(1);
+  r.image_id = s.Text(2);
+  r.state = s.Text(3);
+  r.state_reason = s.Text(4);
+  r.type = s.Text(5);
+  r.created_at = s.Int(6);
+  if (!s.IsNull(7)) r.terminated_at = s.Int(7);
+  auto env = nlohmann::json::parse(s.Text(8), nullptr, false);
+  if (env.is_array())
+    for (const auto& e : env)
+      if (e.is_string()) r.env.push_back(e.get<std::string>());
+  r.user_data = s.Text(9);
+  return r;
+}
+
+}  // namespace
+
+Status Catalog::InsertInstances(const std::vector<InstanceRecord>& instances) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTxn txn, SqliteTxn::Begin(db_));
+  for (const auto& in : instances) {
+    ASSIGN_OR_RETURN(SqliteStmt dup, db_.Prepare("SELECT id FROM instances WHERE name = ? AND "
+                                                 "state != 'terminated'"));
+    dup.Bind(1, in.name);
+    ASSIGN_OR_RETURN(bool taken, dup.Step());
+    if (taken)
+      return Error::AlreadyExists("an instance named \"" + in.name + "\" already exists (" +
+                                  dup.Text(0) + ")");
+    ASSIGN_OR_RETURN(SqliteStmt ins,
+                     db_.Prepare("INSERT INTO instances (" + std::string(kInstanceColumns) +
+                                 ") VALUES (?,?,?,?,?,?,?,?,?,?)"));
+    ins.Bind(1, in.id).Bind(2, in.name).Bind(3, in.image_id).Bind(4, in.state);
+    ins.Bind(5, in.state_reason).Bind(6, in.type).Bind(7, in.created_at);
+    if (in.terminated_at)
+      ins.Bind(8, *in.terminated_at);
+    else
+      ins.BindNull(8);
+    ins.Bind(9, nlohmann::json(in.env).dump()).Bind(10, in.user_data);
+    TRY(ins.Run());
+  }
+  return txn.Commit();
+}
+
+Result<InstanceRecord> Catalog::GetInstance(const std::string& ref) {
+  std::lock_guard lock(mu_);
+  bool by_id = IsId(ref, "i-");
+  std::string sql = "SELECT " + std::string(kInstanceColumns) + " FROM instances WHERE " +
+                    (by_id ? "id = ?" : "name = ? AND state != 'terminated'");
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare(sql));
+  s.Bind(1, ref);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Error::NotFound("no instance \"" + ref + "\"");
+  return ReadInstanceRow(s);
+}
+
+Result<std::vector<InstanceRecord>> Catalog::ListInstances(bool include_terminated) {
+  std::lock_guard lock(mu_);
+  std::string sql = "SELECT " + std::string(kInstanceColumns) + " FROM instances";
+  if (!include_terminated) sql += " WHERE state != 'terminated'";
+  sql += " ORDER BY created_at, name";
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare(sql));
+  std::vector<InstanceRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadInstanceRow(s));
+  }
+  return out;
+}
+
+Status Catalog::SetInstanceState(const std::string& id, const std::string& state,
+                                 const std::string& reason) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s,
+                   db_.Prepare("UPDATE instances SET state = ?, state_reason = ?, terminated_at = "
+                               "CASE WHEN ? = 'terminated' THEN strftime('%s','now') ELSE NULL "
+                               "END WHERE id = ?"));
+  s.Bind(1, state).Bind(2, reason).Bind(3, state).Bind(4, id);
+  return s.Run();
+}
+
+Status Catalog::DeleteInstance(const std::string& id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("DELETE FROM instances WHERE id = ?"));
+  s.Bind(1, id);
+  return s.Run();
+}
+
+Result<int> Catalog::CountLiveInstancesOf(const std::string& image_id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("SELECT COUNT(*) FROM instances WHERE image_id = ? "
+                                             "AND state != 'terminated'"));
+  s.Bind(1, image_id);
+  TRY(s.Step());
+  return static_cast<int>(s.Int(0));
 }
 
 }  // namespace kiln

@@ -45,9 +45,30 @@ struct ImageRecord {
   std::map<std::string, std::string> tags;
 };
 
+// States follow EC2 instances.
+inline constexpr const char* kInstancePending = "pending";
+inline constexpr const char* kInstanceRunning = "running";
+inline constexpr const char* kInstanceStopping = "stopping";
+inline constexpr const char* kInstanceStopped = "stopped";
+inline constexpr const char* kInstanceShuttingDown = "shutting-down";
+inline constexpr const char* kInstanceTerminated = "terminated";
+
+struct InstanceRecord {
+  std::string id;
+  std::string name;
+  std::string image_id;
+  std::string state;
+  std::string state_reason;
+  std::string type;
+  int64_t created_at = 0;
+  std::optional<int64_t> terminated_at;
+  std::vector<std::string> env;  // K=V
+  std::string user_data;
+};
+
 class Catalog {
  public:
-  static constexpr int kSchemaVersion = 1;
+  static constexpr int kSchemaVersion = 2;
 
   static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
 
@@ -63,6 +84,17 @@ class Catalog {
   Status DeleteImage(const std::string& id);
   // Every blob digest an image (in any state) refers to: manifests, configs, layers.
   Result<std::set<std::string>> ReferencedDigests();
+  // Inserts all or none (one transaction). AlreadyExists names the first taken name.
+  Status InsertInstances(const std::vector<InstanceRecord>& instances);
+  // By id ("i-...") or name; a name resolves to the live (not terminated) instance.
+  Result<InstanceRecord> GetInstance(const std::string& ref);
+  Result<std::vector<InstanceRecord>> ListInstances(bool include_terminated);
+  Status SetInstanceState(const std::string& id, const std::string& state,
+                          const std::string& reason = "");
+  Status DeleteInstance(const std::string& id);
+  // Instances (not terminated) launched from the image.
+  Result<int> CountLiveInstancesOf(const std::string& image_id);
+
   // Every layer diff_id an image (in any state) refers to: what the unpacked-layer cache keeps.
   Result<std::set<std::string>> ReferencedDiffIds();
 

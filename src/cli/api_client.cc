@@ -211,6 +211,15 @@ Result<json> ApiClient::Upload(const std::string& path, const Reader& read, uint
 }
 
 Status ApiClient::Download(const std::string& path, const Writer& write, Progress* progress) {
+  return Fetch(path, nullptr, write, progress);
+}
+
+Status ApiClient::Stream(const std::string& path, const Reader& read, const Writer& write) {
+  return Fetch(path, &read, write, nullptr);
+}
+
+Status ApiClient::Fetch(const std::string& path, const Reader* read, const Writer& write,
+                        Progress* progress) {
   CURL* c = static_cast<CURL*>(curl_);
   curl_easy_reset(c);
   char errbuf[CURL_ERROR_SIZE] = "";
@@ -226,8 +235,21 @@ Status ApiClient::Download(const std::string& path, const Writer& write, Progres
   curl_easy_setopt(c, CURLOPT_NOPROGRESS, 0L);
   curl_easy_setopt(c, CURLOPT_XFERINFOFUNCTION, OnDownloadProgress);
   curl_easy_setopt(c, CURLOPT_XFERINFODATA, &state);
+  curl_slist* headers = nullptr;
+  UploadState upload{read};
+  if (read) {
+    curl_easy_setopt(c, CURLOPT_POST, 1L);
+    curl_easy_setopt(c, CURLOPT_READFUNCTION, ReadForUpload);
+    curl_easy_setopt(c, CURLOPT_READDATA, &upload);
+    headers = curl_slist_append(headers, "Content-Type: application/octet-stream");
+    headers = curl_slist_append(headers, "Expect:");
+    headers = curl_slist_append(headers, "Transfer-Encoding: chunked");
+    curl_easy_setopt(c, CURLOPT_HTTPHEADER, headers);
+  }
   CURLcode rc = curl_easy_perform(c);
+  curl_slist_free_all(headers);
   if (progress) progress->Finish();
+  if (upload.failed) return std::move(upload.error);
   if (state.failed) return std::move(state.error);
   curl_easy_getinfo(c, CURLINFO_RESPONSE_CODE, &state.status);
   if (state.status >= 300) return ErrorFromResponse(state.status, state.error_body);

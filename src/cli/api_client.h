@@ -34,11 +34,16 @@ class ApiClient {
   using Writer = std::function<Status(const char* data, size_t n)>;
   Status Download(const std::string& path, const Writer& write, Progress* progress);
 
+  // POST with a streamed body from `read` (chunked) and a streamed 200 response into `write`.
+  Status Stream(const std::string& path, const Reader& read, const Writer& write);
+
   static std::string Escape(const std::string& s);
 
  private:
   Result<nlohmann::json> Request(const std::string& method, const std::string& path,
                                  const std::string* body);
+  Status Fetch(const std::string& path, const Reader* read, const Writer& write,
+               Progress* progress);
   void* curl_;
   std::string socket_;
 };

@@ -44,5 +44,12 @@ void AddImageRemove(CLI::App& image, CliContext& cc);
 void AddImageVerify(CLI::App& image, CliContext& cc);
 void AddGc(CLI::App& app, CliContext& cc);
 void AddVersion(CLI::App& app, CliContext& cc);
+void AddLaunch(CLI::App& app, CliContext& cc);
+void AddInstanceList(CLI::App& app, CliContext& cc);
+void AddInstanceInspect(CLI::App& app, CliContext& cc);
+void AddLogs(CLI::App& app, CliContext& cc);
+void AddLifecycle(CLI::App& app, CliContext& cc);
+// exec's own exit code replaces kiln's when the command ran.
+void AddExec(CLI::App& app, CliContext& cc, int* exit_code);
 
 }  // namespace kiln::cli

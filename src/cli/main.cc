@@ -37,6 +37,7 @@ int main(int argc, char** argv) {
   ::signal(SIGPIPE, SIG_IGN);
   curl_global_init(CURL_GLOBAL_DEFAULT);
   CliContext cc;
+  int exec_exit = 0;
   const char* env = std::getenv("KILN_SOCKET");
   cc.socket = env && *env ? env : "/run/kiln/kiln.sock";
 
@@ -49,7 +50,7 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", KILN_VERSION);
   app.footer(
       "Exit codes: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict/busy, "
-      "5 corruption found.");
+      "5 corruption found; kiln exec exits with the command's own code.");
 
   auto* image = app.add_subcommand("image", "Manage images");
   image->require_subcommand(1);
@@ -62,6 +63,12 @@ int main(int argc, char** argv) {
   AddImageExport(*image, cc);
   AddGc(app, cc);
   AddVersion(app, cc);
+  AddLaunch(app, cc);
+  AddInstanceList(app, cc);
+  AddInstanceInspect(app, cc);
+  AddExec(app, cc, &exec_exit);
+  AddLifecycle(app, cc);
+  AddLogs(app, cc);
 
   try {
     app.parse(argc, argv);
@@ -75,6 +82,8 @@ int main(int argc, char** argv) {
     if (!st) {
       std::cerr << "kiln: " << st.error().message() << "\n";
       rc = ExitCodeFor(st.error().code());
+    } else {
+      rc = exec_exit;
     }
   } catch (const std::exception& e) {
     std::cerr << "kiln: internal error: " << e.what() << "\n";

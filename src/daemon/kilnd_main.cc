@@ -1,6 +1,7 @@
 // kilnd: the kiln daemon. Owns the root directory and serves the REST API on a unix socket.
 #include <signal.h>
 #include <sys/stat.h>
+#include <unistd.h>
 
 #include <CLI/CLI.hpp>
 #include <cstdio>
@@ -13,6 +14,8 @@
 #include "daemon/root_lock.h"
 #include "image/context.h"
 #include "image/image_ops.h"
+#include "instance/instance_manager.h"
+#include "runtime/oci_runtime.h"
 
 namespace {
 
@@ -22,7 +25,17 @@ int Fail(const kiln::Error& e) {
   return 1;
 }
 
-int Run(const std::string& root, const std::string& socket) {
+// kiln-init ships next to kilnd.
+std::string DefaultInitPath() {
+  char buf[4096];
+  ssize_t n = ::readlink("/proc/self/exe", buf, sizeof buf - 1);
+  if (n <= 0) return "";
+  buf[n] = 0;
+  return kiln::JoinPath(kiln::Dirname(buf), "kiln-init");
+}
+
+int Run(const std::string& root, const std::string& socket, const std::string& runtime_name,
+        std::string init_path) {
   using namespace kiln;
   // Signals are taken by sigwait below, never by a handler: block them before any thread starts.
   sigset_t sigs;
@@ -40,9 +53,17 @@ int Run(const std::string& root, const std::string& socket) {
   auto ctx = Context::Open(root);
   if (!ctx) return Fail(ctx.error());
   if (auto st = RecoverAfterCrash(**ctx); !st) return Fail(st.error());
+  auto runtime = DetectRuntime(runtime_name);
+  if (!runtime) return Fail(runtime.error());
+  LogInfo("OCI runtime: " + runtime->binary + " (" + runtime->reason + ")");
+  if (init_path.empty()) init_path = DefaultInitPath();
+  InstanceManager instances(**ctx, NewCliRuntime(runtime->binary, JoinPath(root, "runtime")),
+                            init_path);
+  if (auto st = instances.Adopt(); !st) return Fail(st.error().Context("re-adopt instances"));
 
   UnixHttpServer server;
   InstallRoutes(server, **ctx);
+  InstallInstanceRoutes(server, **ctx, instances);
   if (auto st = MakeDirs(Dirname(socket), 0755); !st) return Fail(st.error());
   if (auto st = server.BindUnix(socket, 0660); !st) return Fail(st.error());
   LogInfo("kilnd " KILN_VERSION " serving on " + socket + " (root " + root + ")");
@@ -66,16 +87,22 @@ int main(int argc, char** argv) {
   CLI::App app{"kilnd - the kiln daemon: owns the image store and serves the kiln API"};
   std::string root = "/var/lib/kiln";
   std::string socket = "/run/kiln/kiln.sock";
+  std::string runtime;
+  std::string init;
   bool debug = false;
   app.add_option("--root", root, "Directory holding kiln's store and catalog")
       ->capture_default_str();
   app.add_option("--socket", socket, "Unix socket to serve the API on")->capture_default_str();
+  app.add_option("--runtime", runtime,
+                 "OCI runtime binary (default: crun on cgroup v2, else runc)");
+  app.add_option("--init", init,
+                 "kiln-init binary for images without an init (default: next to kilnd)");
   app.add_flag("--debug", debug, "Log debug messages");
   app.set_version_flag("--version", KILN_VERSION);
   CLI11_PARSE(app, argc, argv);
   if (debug) kiln::SetLogLevel(kiln::LogLevel::kDebug);
   try {
-    return Run(root, socket);
+    return Run(root, socket, runtime, init);
   } catch (const std::exception& e) {
     return Fail(kiln::Error::Internal(std::string("unexpected: ") + e.what()));
   }

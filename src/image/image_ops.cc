@@ -72,6 +72,10 @@ Result<ImageRecord> RemoveImage(Context& ctx, const std::string& ref) {
   ASSIGN_OR_RETURN(ImageRecord im, ctx.catalog->GetImage(ref));
   if (im.state == kImagePending)
     return Error::Busy("image " + im.name + " (" + im.id + ") is still being created");
+  ASSIGN_OR_RETURN(int instances, ctx.catalog->CountLiveInstancesOf(im.id));
+  if (instances > 0)
+    return Error::Busy("image " + im.name + " (" + im.id + ") is used by " +
+                       std::to_string(instances) + " instance(s); terminate them first");
   if (ctx.users.InUse(im.id))
     return Error::Busy("image " + im.name + " (" + im.id + ") is in use by a running export");
   TRY(ctx.catalog->DeleteImage(im.id));

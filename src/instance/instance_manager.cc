@@ -1,0 +1,350 @@
+#include "instance/instance_manager.h"
+
+#include <fcntl.h>
+#include <signal.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <set>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+#include "base/fs.h"
+#include "base/ids.h"
+#include "base/log.h"
+#include "instance/instance_types.h"
+#include "rootfs/overlay.h"
+#include "runtime/bundle_spec.h"
+
+namespace kiln {
+namespace {
+
+using json = nlohmann::json;
+constexpr int kMaxCount = 100;
+constexpr auto kStopTimeout = std::chrono::seconds(10);
+
+std::string Paths(const std::string& dir, const char* sub) {
+  return JoinPath(dir, sub);
+}
+
+bool Live(const std::string& status) {
+  return status == "running" || status == "paused" || status == "created" || status == "creating";
+}
+
+// What the image asks to run, from its OCI config.
+struct ImageProcess {
+  std::vector<std::string> args, env;
+  std::string cwd = "/";
+  uint32_t uid = 0, gid = 0;
+};
+
+Result<ImageProcess> ProcessFromConfig(Context& ctx, const ImageRecord& image) {
+  ImageProcess p;
+  ASSIGN_OR_RETURN(std::string doc, ctx.store->ReadAll(image.config_digest));
+  json cfg = json::parse(doc, nullptr, false);
+  if (!cfg.is_object() || !cfg.contains("config") || !cfg["config"].is_object()) return p;
+  const json& c = cfg["config"];
+  auto strings = [&](const char* key) {
+    std::vector<std::string> out;
+    if (c.contains(key) && c[key].is_array())
+      for (const auto& v : c[key])
+        if (v.is_string()) out.push_back(v.get<std::string>());
+    return out;
+  };
+  p.args = strings("Entrypoint");
+  for (auto& a : strings("Cmd")) p.args.push_back(a);
+  p.env = strings("Env");
+  if (c.contains("WorkingDir") && c["WorkingDir"].is_string() &&
+      !c["WorkingDir"].get<std::string>().empty())
+    p.cwd = c["WorkingDir"].get<std::string>();
+  if (c.contains("User") && c["User"].is_string() && !c["User"].get<std::string>().empty()) {
+    std::string u = c["User"].get<std::string>();
+    unsigned uid = 0, gid = 0;
+    int n = std::sscanf(u.c_str(), "%u:%u", &uid, &gid);
+    if (n < 1) return Error::Unsupported("image user \"" + u + "\" is not numeric (uid[:gid])");
+    p.uid = uid;
+    p.gid = n == 2 ? gid : uid;
+  }
+  return p;
+}
+
+}  // namespace
+
+InstanceManager::InstanceManager(Context& ctx, std::unique_ptr<OciRuntime> runtime,
+                                 std::string init_binary)
+    : ctx_(ctx),
+      runtime_(std::move(runtime)),
+      init_binary_(std::move(init_binary)),
+      dir_(JoinPath(ctx.root, "instances")) {}
+
+std::string InstanceManager::DirOf(const std::string& id) const {
+  return JoinPath(dir_, id);
+}
+
+Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& image) {
+  std::string dir = DirOf(in.id);
+  for (const char* sub : {"upper", "work", "rootfs", "etc"}) TRY(MakeDirs(Paths(dir, sub), 0755));
+  TRY(::chmod(dir.c_str(), 0700) == 0 ? Ok() : Error::Sys(errno, "chmod " + dir));
+  std::vector<std::string> lowers;
+  for (auto it = image.layers.rbegin(); it != image.layers.rend(); ++it) {
+    ASSIGN_OR_RETURN(std::string p, ctx_.layers->Ensure(*it));
+    lowers.push_back(p);
+  }
+  // Instance-specific files live in the instance dir and are bind-mounted, never in the image.
+  TRY(WriteFileAtomic(Paths(dir, "etc/hostname"), in.name + "\n"));
+  TRY(WriteFileAtomic(
+      Paths(dir, "etc/hosts"),
+      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + in.name +
+          "\n"));
+  TRY(WriteFileAtomic(Paths(dir, "user-data"), in.user_data, 0600));
+  TRY(MountOverlay(lowers, Paths(dir, "upper"), Paths(dir, "work"), Paths(dir, "rootfs")));
+
+  ASSIGN_OR_RETURN(ImageProcess proc, ProcessFromConfig(ctx_, image));
+  ASSIGN_OR_RETURN(InstanceType type, FindInstanceType(in.type));
+  BundleSpec spec;
+  spec.rootfs = Paths(dir, "rootfs");
+  spec.hostname = in.name;
+  spec.cwd = proc.cwd;
+  spec.uid = proc.uid;
+  spec.gid = proc.gid;
+  spec.env = proc.env;
+  if (spec.env.empty())
+    spec.env.push_back("PATH=/usr/local/sbin:/usr/local/bin:/usr/sbin:/usr/bin:/sbin:/bin");
+  spec.env.push_back("HOSTNAME=" + in.name);
+  spec.env.push_back("KILN_INSTANCE_ID=" + in.id);
+  for (const auto& e : in.env) spec.env.push_back(e);
+  spec.cgroups_path = "/kiln/" + in.id;
+  spec.cpu_millis = type.cpu_millis;
+  spec.memory_bytes = type.memory_bytes;
+  spec.pids = type.pids;
+  spec.binds = {{Paths(dir, "etc/hostname"), "/etc/hostname", true},
+                {Paths(dir, "etc/hosts"), "/etc/hosts", true},
+                {Paths(dir, "user-data"), "/.kiln/user-data", true}};
+  struct stat st;
+  std::string own_init = Paths(dir, "rootfs/sbin/init");
+  if (!proc.args.empty()) {
+    spec.args = proc.args;
+  } else if (::stat(own_init.c_str(), &st) == 0 && S_ISREG(st.st_mode)) {
+    spec.args = {"/sbin/init"};
+  } else {
+    if (init_binary_.empty() || ::access(init_binary_.c_str(), X_OK) != 0)
+      return Error::NotFound("kiln-init not found at \"" + init_binary_ +
+                             "\" and the image has no init");
+    spec.binds.push_back({init_binary_, "/.kiln/init", true});
+    spec.args = {"/.kiln/init"};
+  }
+  return WriteFileAtomic(Paths(dir, "config.json"), BuildOciSpec(spec).dump(2));
+}
+
+Status InstanceManager::Boot(const InstanceRecord& in) {
+  std::string dir = DirOf(in.id);
+  if (!IsMountPoint(Paths(dir, "rootfs"))) {
+    ASSIGN_OR_RETURN(ImageRecord image, ctx_.catalog->GetImage(in.image_id));
+    TRY(Prepare(in, image));
+  }
+  ASSIGN_OR_RETURN(UniqueFd log, OpenFile(Paths(dir, "log"), O_RDWR | O_CREAT | O_APPEND, 0640));
+  // A stopped container of the same id may linger in the runtime: clear it first.
+  ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
+  if (!st.status.empty()) TRY(runtime_->Delete(in.id, true));
+  return runtime_->Run(in.id, dir, log.get());
+}
+
+Status InstanceManager::Halt(const InstanceRecord& in) {
+  ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
+  if (Live(st.status)) {
+    if (st.status == "paused") (void)runtime_->Resume(in.id);
+    (void)runtime_->Kill(in.id, SIGTERM);
+    auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
+    while (std::chrono::steady_clock::now() < deadline) {
+      ASSIGN_OR_RETURN(st, runtime_->State(in.id));
+      if (!Live(st.status)) break;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    if (Live(st.status)) {
+      LogWarn("instance " + in.id + " did not stop within 10 s; killing it");
+      (void)runtime_->Kill(in.id, SIGKILL);
+    }
+  }
+  if (!st.status.empty()) TRY(runtime_->Delete(in.id, true));
+  return Unmount(Paths(DirOf(in.id), "rootfs"));
+}
+
+Status InstanceManager::Destroy(const InstanceRecord& in) {
+  TRY(Halt(in));
+  for (const auto& m : MountsUnder(DirOf(in.id))) TRY(Unmount(m));
+  return RemoveAll(DirOf(in.id));
+}
+
+Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest& req) {
+  if (req.count < 1 || req.count > kMaxCount)
+    return Error::InvalidArgument("--count must be between 1 and " + std::to_string(kMaxCount));
+  std::string type = req.type.empty() ? kDefaultInstanceType : req.type;
+  TRY(FindInstanceType(type));
+  for (const auto& e : req.env)
+    if (e.find('=') == std::string::npos || e.front() == '=')
+      return Error::InvalidArgument("environment variable \"" + e + "\" must be KEY=VALUE");
+  if (req.user_data.size() > 16 * 1024)
+    return Error::InvalidArgument("user-data is larger than 16 KiB");
+  ASSIGN_OR_RETURN(ImageRecord image, ctx_.catalog->GetImage(req.image));
+  if (image.state != kImageAvailable)
+    return Error::Conflict("image " + image.name + " is " + image.state);
+  bool templated = req.name.find("{n}") != std::string::npos;
+  if (req.count > 1 && !req.name.empty() && !templated)
+    return Error::InvalidArgument("with --count above 1 the name must contain {n} (e.g. web-{n})");
+
+  std::vector<InstanceRecord> batch;
+  std::set<std::string> names;
+  for (int n = 1; n <= req.count; ++n) {
+    InstanceRecord in;
+    in.id = NewId("i-");
+    in.name = req.name;
+    if (in.name.empty()) in.name = image.name + "-" + in.id.substr(2, 6);
+    for (size_t p; (p = in.name.find("{n}")) != std::string::npos;)
+      in.name.replace(p, 3, std::to_string(n));
+    TRY(ValidateName(in.name, "instance"));
+    if (!names.insert(in.name).second)
+      return Error::InvalidArgument("instance name \"" + in.name + "\" repeats in this launch");
+    in.image_id = image.id;
+    in.state = kInstancePending;
+    in.type = type;
+    in.created_at = NowSeconds();
+    in.env = req.env;
+    in.user_data = req.user_data;
+    batch.push_back(std::move(in));
+  }
+  std::lock_guard lock(mu_);
+  TRY(ctx_.catalog->InsertInstances(batch));
+  for (size_t i = 0; i < batch.size(); ++i) {
+    Status st = Prepare(batch[i], image);
+    if (st) st = Boot(batch[i]);
+    if (!st) {
+      // All or none: take down every instance of this launch, then forget them.
+      for (size_t j = 0; j <= i; ++j) {
+        if (auto d = Destroy(batch[j]); !d) LogError("launch rollback: " + d.error().message());
+        (void)ctx_.catalog->DeleteInstance(batch[j].id);
+      }
+      return std::move(st).error().Context("launch " + batch[i].name);
+    }
+    TRY(ctx_.catalog->SetInstanceState(batch[i].id, kInstanceRunning));
+    batch[i].state = kInstanceRunning;
+    LogInfo("launched instance " + batch[i].id + " \"" + batch[i].name + "\" from " + image.name);
+  }
+  return batch;
+}
+
+Result<InstanceRecord> InstanceManager::Stop(const std::string& ref) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(ref));
+  if (in.state == kInstanceStopped) return in;
+  if (in.state != kInstanceRunning)
+    return Error::Conflict("instance " + in.name + " is " + in.state);
+  TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceStopping));
+  Status st = Halt(in);
+  if (!st) {
+    (void)ctx_.catalog->SetInstanceState(in.id, kInstanceRunning, st.error().message());
+    return std::move(st).error().Context("stop " + in.name);
+  }
+  TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceStopped));
+  return ctx_.catalog->GetInstance(in.id);
+}
+
+Result<InstanceRecord> InstanceManager::Start(const std::string& ref) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(ref));
+  if (in.state == kInstanceRunning) return in;
+  if (in.state != kInstanceStopped)
+    return Error::Conflict("instance " + in.name + " is " + in.state);
+  TRY(ctx_.catalog->SetInstanceState(in.id, kInstancePending));
+  Status st = Boot(in);
+  if (!st) {
+    (void)Halt(in);
+    (void)ctx_.catalog->SetInstanceState(in.id, kInstanceStopped, st.error().message());
+    return std::move(st).error().Context("start " + in.name);
+  }
+  TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceRunning));
+  return ctx_.catalog->GetInstance(in.id);
+}
+
+Result<InstanceRecord> InstanceManager::Reboot(const std::string& ref) {
+  ASSIGN_OR_RETURN(InstanceRecord in, Stop(ref));
+  return Start(in.id);
+}
+
+Result<InstanceRecord> InstanceManager::Terminate(const std::string& ref, bool force) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(ref));
+  if (in.state == kInstanceTerminated) return in;
+  if (in.state == kInstanceRunning && !force)
+    return Error::Conflict("instance " + in.name + " is running: stop it first or use --force");
+  TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceShuttingDown));
+  Status st = Destroy(in);
+  if (!st) {
+    (void)ctx_.catalog->SetInstanceState(in.id, kInstanceShuttingDown, st.error().message());
+    return std::move(st).error().Context("terminate " + in.name);
+  }
+  TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceTerminated));
+  LogInfo("terminated instance " + in.id + " \"" + in.name + "\"");
+  return ctx_.catalog->GetInstance(in.id);
+}
+
+Result<Subprocess> InstanceManager::Exec(const std::string& ref, const ExecOptions& opts, int in,
+                                         int out, int err) {
+  ASSIGN_OR_RETURN(InstanceRecord rec, ctx_.catalog->GetInstance(ref));
+  if (rec.state != kInstanceRunning)
+    return Error::Conflict("instance " + rec.name + " is " + rec.state + ", not running");
+  if (opts.args.empty()) return Error::InvalidArgument("exec needs a command");
+  return runtime_->Exec(rec.id, opts, in, out, err);
+}
+
+Result<std::string> InstanceManager::ReadLog(const std::string& ref) {
+  ASSIGN_OR_RETURN(InstanceRecord rec, ctx_.catalog->GetInstance(ref));
+  auto log = ReadFile(Paths(DirOf(rec.id), "log"));
+  if (!log && log.error().code() == ErrorCode::kNotFound) return std::string();
+  return log;
+}
+
+Status InstanceManager::Adopt() {
+  std::lock_guard lock(mu_);
+  TRY(MakeDirs(dir_, 0700));
+  ASSIGN_OR_RETURN(auto all, ctx_.catalog->ListInstances(false));
+  std::set<std::string> keep_dirs;
+  for (const auto& in : all) {
+    ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
+    keep_dirs.insert(in.id);
+    if (in.state == kInstancePending) {
+      // kilnd died during launch or start: the launch never completed.
+      LogWarn("recovery: rolling back unfinished launch of " + in.id);
+      TRY(Destroy(in));
+      TRY(ctx_.catalog->DeleteInstance(in.id));
+      keep_dirs.erase(in.id);
+    } else if (in.state == kInstanceShuttingDown) {
+      TRY(Destroy(in));
+      TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceTerminated));
+      keep_dirs.erase(in.id);
+    } else if (Live(st.status)) {
+      if (in.state != kInstanceRunning)
+        TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceRunning));
+      LogInfo("re-adopted running instance " + in.id + " \"" + in.name + "\"");
+    } else {
+      // Not running in the runtime: whatever the catalog said, it is stopped now.
+      TRY(Halt(in));
+      if (in.state != kInstanceStopped)
+        TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceStopped,
+                                           "stopped while kilnd was down"));
+    }
+  }
+  // Directories and mounts no live instance owns are leftovers of a crash.
+  ASSIGN_OR_RETURN(auto dirs, ListDir(dir_));
+  for (const auto& d : dirs) {
+    if (keep_dirs.count(d)) continue;
+    LogWarn("recovery: removing leftover instance dir " + d);
+    if (IsId(d, "i-")) (void)runtime_->Delete(d, true);
+    for (const auto& m : MountsUnder(JoinPath(dir_, d))) TRY(Unmount(m));
+    TRY(RemoveAll(JoinPath(dir_, d)));
+  }
+  return Ok();
+}
+
+}  // namespace kiln

@@ -1,0 +1,62 @@
+// instance: the lifecycle of instances: launch from an image (overlay of its unpacked layers and a
+// private upper dir, an OCI bundle, the runtime), stop, start, reboot, terminate, exec, and the
+// re-adoption of running instances when kilnd starts again.
+#pragma once
+
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "base/subprocess.h"
+#include "catalog/catalog.h"
+#include "image/context.h"
+#include "runtime/oci_runtime.h"
+
+namespace kiln {
+
+struct LaunchRequest {
+  std::string image;
+  std::string name;  // may contain {n} with count > 1
+  int count = 1;
+  std::string type;
+  std::vector<std::string> env;
+  std::string user_data;
+};
+
+class InstanceManager {
+ public:
+  InstanceManager(Context& ctx, std::unique_ptr<OciRuntime> runtime, std::string init_binary);
+
+  // All count instances start, or none is left behind.
+  Result<std::vector<InstanceRecord>> Launch(const LaunchRequest& req);
+  Result<InstanceRecord> Stop(const std::string& ref);
+  Result<InstanceRecord> Start(const std::string& ref);
+  Result<InstanceRecord> Reboot(const std::string& ref);
+  // Terminates: processes, runtime state, cgroup, mounts and the upper dir all go; the record
+  // stays as "terminated". A running instance needs force.
+  Result<InstanceRecord> Terminate(const std::string& ref, bool force);
+  // A process in a running instance, with the given stdio.
+  Result<Subprocess> Exec(const std::string& ref, const ExecOptions& opts, int in, int out,
+                          int err);
+  Result<std::string> ReadLog(const std::string& ref);
+  // Start-up: bring catalog, runtime and mounts back in line after kilnd was down or crashed.
+  Status Adopt();
+
+  std::string DirOf(const std::string& id) const;
+  OciRuntime& runtime() { return *runtime_; }
+
+ private:
+  Status Prepare(const InstanceRecord& in, const ImageRecord& image);
+  Status Boot(const InstanceRecord& in);
+  Status Halt(const InstanceRecord& in);     // processes and runtime state go; files stay
+  Status Destroy(const InstanceRecord& in);  // Halt, then mounts and files go
+
+  Context& ctx_;
+  std::unique_ptr<OciRuntime> runtime_;
+  std::string init_binary_;
+  std::string dir_;
+  std::mutex mu_;  // lifecycle changes, one at a time
+};
+
+}  // namespace kiln

@@ -1,0 +1,57 @@
+#include "rootfs/overlay.h"
+
+#include <sys/mount.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <fstream>
+#include <sstream>
+
+#include "base/fs.h"
+
+namespace kiln {
+
+Status MountOverlay(const std::vector<std::string>& lowers, const std::string& upper,
+                    const std::string& work, const std::string& target) {
+  if (lowers.empty()) return Error::InvalidArgument("overlay needs at least one lower dir");
+  std::string opts = "lowerdir=";
+  for (size_t i = 0; i < lowers.size(); ++i) opts += (i ? ":" : "") + lowers[i];
+  opts += ",upperdir=" + upper + ",workdir=" + work;
+  if (opts.size() >= 4000)
+    return Error::Unsupported("image has too many layers (" + std::to_string(lowers.size()) +
+                              ") for one overlay mount; flatten it");
+  if (::mount("overlay", target.c_str(), "overlay", 0, opts.c_str()) != 0)
+    return Error::Sys(errno, "mount overlay on " + target);
+  return Ok();
+}
+
+Status Unmount(const std::string& target) {
+  if (::umount2(target.c_str(), 0) == 0 || errno == EINVAL || errno == ENOENT) return Ok();
+  if (errno == EBUSY && ::umount2(target.c_str(), MNT_DETACH) == 0) return Ok();
+  return Error::Sys(errno, "unmount " + target);
+}
+
+std::vector<std::string> MountsUnder(const std::string& dir) {
+  std::vector<std::string> out;
+  std::ifstream f("/proc/self/mountinfo");
+  std::string line;
+  while (std::getline(f, line)) {
+    std::istringstream in(line);
+    std::string id, parent, devno, root, mnt;
+    in >> id >> parent >> devno >> root >> mnt;
+    // mountinfo escapes spaces as \040; kiln's paths have none, but unescape for safety.
+    for (size_t p; (p = mnt.find("\\040")) != std::string::npos;) mnt.replace(p, 4, " ");
+    if (mnt == dir || mnt.starts_with(dir + "/")) out.push_back(mnt);
+  }
+  std::sort(out.begin(), out.end(),
+            [](const auto& a, const auto& b) { return a.size() > b.size(); });
+  return out;
+}
+
+bool IsMountPoint(const std::string& path) {
+  for (const auto& m : MountsUnder(path))
+    if (m == path) return true;
+  return false;
+}
+
+}  // namespace kiln

@@ -1,0 +1,169 @@
+"""Instances: launch from an image, exec, lifecycle, limits, re-adoption, and bad input."""
+import json
+import os
+import subprocess
+import time
+
+from kiln_harness import KILN, KilnTestCase, make_busybox_rootfs, mounts_under, require_tool
+
+
+def cgroup_dirs(instance_id):
+    """Every cgroup directory the host has for the instance (v1 controllers or v2)."""
+    out = []
+    for dirpath, dirnames, _ in os.walk("/sys/fs/cgroup"):
+        if os.path.basename(dirpath) == instance_id:
+            out.append(dirpath)
+            dirnames[:] = []
+    return out
+
+
+def memory_limit_file(instance_id):
+    for path in [f"/sys/fs/cgroup/memory/kiln/{instance_id}/memory.limit_in_bytes",
+                 f"/sys/fs/cgroup/kiln/{instance_id}/memory.max"]:
+        if os.path.exists(path):
+            return path
+    raise AssertionError(f"no memory cgroup for {instance_id}: {cgroup_dirs(instance_id)}")
+
+
+class InstancesTest(KilnTestCase):
+
+    def setUp(self):
+        require_tool("runc")
+        super().setUp()
+        self.kiln("image", "import", make_busybox_rootfs(self.path("rootfs")), "--name", "bb")
+
+    def launch(self, *args):
+        out = self.kiln("launch", "bb", *args).stdout.split()
+        for i in out:
+            self.assertRegex(i, r"^i-[0-9a-f]{17}$")
+        return out
+
+    def exec(self, name, *cmd, ok=True, input=None):
+        extra = ["-i"] if input is not None else []
+        return self.kiln("exec", *extra, name, "--", *cmd, ok=ok, input=input)
+
+    def test_launch_exec_and_isolation(self):
+        (iid,) = self.launch("--name", "web", "--type", "nano", "-e", "GREETING=hi")
+        info = self.kiln_json("inspect", "web")
+        self.assertEqual(info["id"], iid)
+        self.assertEqual(info["state"], "running")
+        self.assertEqual(info["image"], "bb")
+        self.assertEqual(info["limits"]["memory_bytes"], 256 << 20)
+        self.assertEqual(self.exec("web", "hostname").stdout.strip(), "web")
+        self.assertEqual(self.exec("web", "sh", "-c", "echo $GREETING").stdout.strip(), "hi")
+        # Exit codes and both output streams come back as they were.
+        r = self.exec("web", "sh", "-c", "echo out; echo err >&2; exit 7", ok=None)
+        self.assertEqual(r.returncode, 7)
+        self.assertEqual(r.stdout, "out\n")
+        self.assertEqual(r.stderr, "err\n")
+        # stdin with -i.
+        self.assertEqual(self.exec("web", "cat", input="piped\n").stdout, "piped\n")
+        # pid namespace: PID 1 is kiln-init and only the instance's processes are visible.
+        pids = [p for p in os.listdir("/proc") if p.isdigit()]
+        ps = self.exec("web", "ps", "-o", "pid,args").stdout.splitlines()[1:]
+        self.assertIn("/.kiln/init", ps[0])
+        self.assertLess(len(ps), 6, ps)
+        self.assertGreater(len(pids), 6)
+        # Limits are applied through the cgroup.
+        with open(memory_limit_file(iid)) as f:
+            self.assertEqual(int(f.read().strip()), 256 << 20)
+        # No host paths: besides kernel filesystems, only kiln's own per-instance files are bound.
+        virtual = {"proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2", "overlay"}
+        binds = set()
+        for line in self.exec("web", "cat", "/proc/self/mountinfo").stdout.splitlines():
+            fields = line.split()
+            fstype = fields[fields.index("-") + 1]
+            if fstype not in virtual:
+                binds.add(fields[4])
+        self.assertLessEqual(binds, {"/etc/hostname", "/etc/hosts", "/.kiln/user-data",
+                                     "/.kiln/init"})
+        root = self.exec("web", "cat", "/proc/self/mountinfo").stdout.splitlines()[0].split()
+        self.assertEqual((root[4], root[root.index("-") + 1]), ("/", "overlay"))
+
+    def test_stop_start_keeps_files_and_user_data_runs_once(self):
+        with open(self.path("ud.sh"), "w") as f:
+            f.write("echo user-data-ran >> /root/ud.log\n")
+        self.launch("--name", "box", "--user-data", self.path("ud.sh"))
+        for _ in range(50):
+            if "user-data-ran" in self.exec("box", "sh", "-c", "cat /root/ud.log 2>/dev/null", ok=None).stdout:
+                break
+            time.sleep(0.1)
+        self.exec("box", "sh", "-c", "echo precious > /root/data")
+        self.assertEqual(self.kiln_json("stop", "box")["state"], "stopped")
+        r = self.exec("box", "true", ok=False)
+        self.assertEqual(r.returncode, 4)
+        self.assertIn("not running", r.stderr)
+        self.assertEqual(self.kiln_json("start", "box")["state"], "running")
+        self.assertEqual(self.exec("box", "cat", "/root/data").stdout, "precious\n")
+        self.kiln("reboot", "box")
+        time.sleep(0.3)
+        self.assertEqual(self.exec("box", "cat", "/root/ud.log").stdout, "user-data-ran\n")
+        self.assertEqual(self.kiln("logs", "box").stdout.count("running user-data"), 1)
+
+    def test_count_and_terminate_leaves_nothing(self):
+        ids = self.launch("--count", "3", "--name", "web-{n}")
+        self.assertEqual(len(ids), 3)
+        names = sorted(i["name"] for i in self.kiln_json("ls"))
+        self.assertEqual(names, ["web-1", "web-2", "web-3"])
+        for i, iid in enumerate(ids, 1):
+            self.assertEqual(self.exec(f"web-{i}", "hostname").stdout.strip(), f"web-{i}")
+        r = self.kiln("rm", "web-1", ok=False)
+        self.assertEqual(r.returncode, 4)
+        self.assertIn("--force", r.stderr)
+        self.kiln("stop", "web-1")
+        self.kiln("rm", "web-1")
+        self.kiln("rm", "-f", "web-2", "web-3")
+        self.assertEqual(self.kiln_json("ls"), [])
+        terminated = self.kiln_json("ls", "--all")
+        self.assertEqual({i["state"] for i in terminated}, {"terminated"})
+        for iid in ids:
+            self.assertEqual(cgroup_dirs(iid), [])
+            self.assertFalse(os.path.exists(os.path.join(self.root, "instances", iid)))
+        self.assertEqual(mounts_under(os.path.join(self.root, "instances")), [])
+        self.assertEqual(os.listdir(os.path.join(self.root, "runtime")), [])
+        # The name is free again once its instance is terminated.
+        self.launch("--name", "web-1")
+
+    def test_kill9_of_kilnd_keeps_instances_running(self):
+        (iid,) = self.launch("--name", "survivor")
+        self.exec("survivor", "sh", "-c", "echo before > /root/f")
+        runtime = ["runc", "--root", os.path.join(self.root, "runtime")]
+        state = json.loads(subprocess.run(runtime + ["state", iid], capture_output=True,
+                                          text=True, check=True).stdout)
+        self.daemon.kill9()
+        os.kill(state["pid"], 0)  # still alive without kilnd
+        self.daemon.start()
+        self.assertEqual(self.kiln_json("inspect", "survivor")["state"], "running")
+        self.assertEqual(self.exec("survivor", "cat", "/root/f").stdout, "before\n")
+        # An instance that died while kilnd was down is stopped after the restart, files kept.
+        self.daemon.kill9()
+        subprocess.run(runtime + ["kill", iid, "KILL"], check=True)
+        time.sleep(0.3)
+        self.daemon.start()
+        info = self.kiln_json("inspect", "survivor")
+        self.assertEqual(info["state"], "stopped")
+        self.assertIn("kilnd was down", info["state_reason"])
+        self.assertEqual(mounts_under(os.path.join(self.root, "instances")), [])
+        self.kiln("start", "survivor")
+        self.assertEqual(self.exec("survivor", "cat", "/root/f").stdout, "before\n")
+
+    def test_bad_input_changes_nothing(self):
+        self.launch("--name", "taken")
+        before = self.kiln_json("ls", "--all")
+        cases = [
+            (["launch", "nope"], 3, "no image"),
+            (["launch", "bb", "--name", "taken"], 4, "already exists"),
+            (["launch", "bb", "--name", "bad/name"], 2, "invalid instance name"),
+            (["launch", "bb", "--type", "huge"], 2, "unknown instance type"),
+            (["launch", "bb", "--count", "0"], 2, "--count"),
+            (["launch", "bb", "--count", "2", "--name", "same"], 2, "{n}"),
+            (["launch", "bb", "--count", "2", "--name", "taken{n}x", "-e", "NOEQUALS"], 2, "KEY=VALUE"),
+            (["exec", "ghost", "--", "true"], 3, "no instance"),
+            (["stop", "ghost"], 3, "no instance"),
+            (["image", "rm", "bb"], 4, "used by 1 instance"),
+        ]
+        for args, code, word in cases:
+            with self.subTest(args):
+                self.assert_fails_cleanly(args, code, [word])
+        self.assertEqual(self.kiln_json("ls", "--all"), before)
+        self.assertEqual(len(os.listdir(os.path.join(self.root, "instances"))), 1)
