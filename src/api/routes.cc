@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
+#include "image/capture.h"
 #include "image/exporter.h"
 #include "image/image_ops.h"
 #include "image/importer.h"
@@ -127,7 +128,7 @@ int HttpStatusFor(ErrorCode code) {
   return 500;
 }
 
-void InstallRoutes(httplib::Server& s, Context& ctx) {
+void InstallRoutes(httplib::Server& s, Context& ctx, InstanceManager& instances) {
   s.set_exception_handler(
       [](const httplib::Request&, httplib::Response& res, std::exception_ptr ep) {
         std::string what = "unknown";
@@ -154,6 +155,31 @@ void InstallRoutes(httplib::Server& s, Context& ctx) {
     json out = json::array();
     for (const auto& im : *list) out.push_back(ImageToJson(ctx, im, false));
     Reply(res, 200, {{"images", out}});
+  });
+  s.Post("/v1/images", [&ctx, &instances](const httplib::Request& req, httplib::Response& res) {
+    auto body = ParseBody(req);
+    if (!Check(res, body)) return;
+    const json& j = *body;
+    CreateImageRequest cr;
+    cr.instance = j.value("instance", "");
+    cr.name = j.value("name", "");
+    cr.description = j.value("description", "");
+    if (cr.instance.empty())
+      return ReplyError(res, Error::InvalidArgument("\"instance\" is required"));
+    auto mode = ParseConsistency(j.value("consistency", ""));
+    if (!Check(res, mode)) return;
+    cr.mode = *mode;
+    if (j.contains("tags")) {
+      if (!j["tags"].is_object())
+        return ReplyError(res, Error::InvalidArgument("\"tags\" must be an object"));
+      for (const auto& [k, v] : j["tags"].items()) {
+        if (!v.is_string())
+          return ReplyError(res, Error::InvalidArgument("tag values must be strings"));
+        cr.tags[k] = v.get<std::string>();
+      }
+    }
+    auto im = CreateImageFromInstance(ctx, instances, cr);
+    if (Check(res, im)) Reply(res, 202, ImageToJson(ctx, *im, false));
   });
   s.Post("/v1/images/import",
          [&ctx](const httplib::Request& req, httplib::Response& res,

@@ -4,12 +4,12 @@
 
 #include <httplib.h>
 
-#include "image/context.h"
+#include "context/context.h"
 #include "instance/instance_manager.h"
 
 namespace kiln {
 
-void InstallRoutes(httplib::Server& server, Context& ctx);
+void InstallRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 void InstallInstanceRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 
 // HTTP status for an error code, and the JSON body every error response carries.

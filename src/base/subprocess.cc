@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
 
@@ -41,6 +42,7 @@ Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
     ::sigprocmask(SIG_SETMASK, &none, nullptr);
     ::signal(SIGPIPE, SIG_DFL);
     if (opts.new_session) ::setsid();
+    if (opts.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
     int devnull = ::open("/dev/null", O_RDWR);
     int fds[3] = {opts.stdin_fd, opts.stdout_fd, opts.stderr_fd};
     for (int i = 0; i < 3; ++i) {
@@ -98,7 +100,8 @@ void Subprocess::Kill(int sig) {
   if (pid_ > 0) ::kill(pid_, sig);
 }
 
-Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std::string& input) {
+Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std::string& input,
+                                 bool die_with_parent) {
   int in[2], out[2], err[2];
   if (::pipe2(in, O_CLOEXEC) || ::pipe2(out, O_CLOEXEC) || ::pipe2(err, O_CLOEXEC))
     return Error::Sys(errno, "pipe");
@@ -107,6 +110,7 @@ Result<CommandResult> RunCommand(const std::vector<std::string>& argv, const std
   opts.stdin_fd = in_r.get();
   opts.stdout_fd = out_w.get();
   opts.stderr_fd = err_w.get();
+  opts.die_with_parent = die_with_parent;
   ASSIGN_OR_RETURN(Subprocess child, Subprocess::Spawn(argv, opts));
   in_r.reset();
   out_w.reset();

@@ -18,6 +18,9 @@ struct SpawnOptions {
   int stderr_fd = -1;            // -1: /dev/null
   std::vector<std::string> env;  // empty: inherit
   bool new_session = false;      // setsid(), so the child survives in its own session
+  // SIGKILL the child when the thread that spawned it dies (kilnd crashing mid-command must not
+  // leave a runtime command finishing behind the back of the next kilnd's recovery).
+  bool die_with_parent = false;
 };
 
 class Subprocess {
@@ -52,6 +55,6 @@ struct CommandResult {
 
 // Runs argv to completion, capturing stdout and stderr (each up to 16 MiB).
 Result<CommandResult> RunCommand(const std::vector<std::string>& argv,
-                                 const std::string& input = "");
+                                 const std::string& input = "", bool die_with_parent = false);
 
 }  // namespace kiln

@@ -151,6 +151,31 @@ Status Catalog::SetImageState(const std::string& id, const std::string& state,
   return s.Run();
 }
 
+Status Catalog::CompleteImage(const ImageRecord& im) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteTxn txn, SqliteTxn::Begin(db_));
+  ASSIGN_OR_RETURN(SqliteStmt up,
+                   db_.Prepare("UPDATE images SET manifest_digest = ?, manifest_size = ?, "
+                               "config_digest = ?, state = ?, state_reason = '' "
+                               "WHERE id = ?"));
+  up.Bind(1, im.manifest_digest).Bind(2, static_cast<int64_t>(im.manifest_size));
+  up.Bind(3, im.config_digest).Bind(4, kImageAvailable).Bind(5, im.id);
+  TRY(up.Run());
+  ASSIGN_OR_RETURN(SqliteStmt del, db_.Prepare("DELETE FROM image_layers WHERE image_id = ?"));
+  del.Bind(1, im.id);
+  TRY(del.Run());
+  for (size_t i = 0; i < im.layers.size(); ++i) {
+    const LayerRecord& l = im.layers[i];
+    ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT INTO image_layers (image_id, position, "
+                                               "digest, diff_id, media_type, size) VALUES "
+                                               "(?,?,?,?,?,?)"));
+    s.Bind(1, im.id).Bind(2, static_cast<int64_t>(i)).Bind(3, l.digest).Bind(4, l.diff_id);
+    s.Bind(5, l.media_type).Bind(6, static_cast<int64_t>(l.size));
+    TRY(s.Run());
+  }
+  return txn.Commit();
+}
+
 Status Catalog::LoadDetails(ImageRecord& im) {
   ASSIGN_OR_RETURN(SqliteStmt l, db_.Prepare("SELECT digest, diff_id, media_type, size FROM "
                                              "image_layers WHERE image_id = ? ORDER BY position"));

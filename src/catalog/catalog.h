@@ -76,6 +76,8 @@ class Catalog {
   Status InsertImage(const ImageRecord& image);
   Status SetImageState(const std::string& id, const std::string& state,
                        const std::string& reason = "");
+  // Fills in a pending image's content (manifest, config, layers) and marks it available.
+  Status CompleteImage(const ImageRecord& image);
   // Looks up by id ("ami-...") or name. NotFound names the reference.
   Result<ImageRecord> GetImage(const std::string& ref);
   Result<std::vector<ImageRecord>> ListImages();

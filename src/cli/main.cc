@@ -55,6 +55,7 @@ int main(int argc, char** argv) {
   auto* image = app.add_subcommand("image", "Manage images");
   image->require_subcommand(1);
   AddImageImport(*image, cc);
+  AddImageCreate(*image, cc);
   AddImageList(*image, cc);
   AddImageInspect(*image, cc);
   AddImageTag(*image, cc);

@@ -11,8 +11,8 @@
 #include "api/unix_http_server.h"
 #include "base/fs.h"
 #include "base/log.h"
+#include "context/context.h"
 #include "daemon/root_lock.h"
-#include "image/context.h"
 #include "image/image_ops.h"
 #include "instance/instance_manager.h"
 #include "runtime/oci_runtime.h"
@@ -62,7 +62,7 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   if (auto st = instances.Adopt(); !st) return Fail(st.error().Context("re-adopt instances"));
 
   UnixHttpServer server;
-  InstallRoutes(server, **ctx);
+  InstallRoutes(server, **ctx, instances);
   InstallInstanceRoutes(server, **ctx, instances);
   if (auto st = MakeDirs(Dirname(socket), 0755); !st) return Fail(st.error());
   if (auto st = server.BindUnix(socket, 0660); !st) return Fail(st.error());
@@ -77,6 +77,7 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   LogInfo(std::string("received ") + strsignal(sig) + ", stopping");
   server.Shutdown();
   serve.join();
+  (*ctx)->jobs.WaitAll();  // let image captures in progress finish
   LogInfo("stopped");
   return 0;
 }

@@ -6,7 +6,7 @@
 #include <string>
 
 #include "catalog/catalog.h"
-#include "image/context.h"
+#include "context/context.h"
 
 namespace kiln {
 

@@ -10,7 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "catalog/catalog.h"
-#include "image/context.h"
+#include "context/context.h"
 
 namespace kiln {
 

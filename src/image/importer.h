@@ -14,7 +14,7 @@
 
 #include "base/fs.h"
 #include "catalog/catalog.h"
-#include "image/context.h"
+#include "context/context.h"
 #include "layer/byte_source.h"
 
 namespace kiln {

@@ -305,6 +305,20 @@ Result<std::string> InstanceManager::ReadLog(const std::string& ref) {
   return log;
 }
 
+Status InstanceManager::Freeze(const std::string& id) {
+  TRY(WriteFileAtomic(Paths(DirOf(id), "frozen"), "capture\n"));
+  Status st = runtime_->Pause(id);
+  if (!st) ::unlink(Paths(DirOf(id), "frozen").c_str());
+  return st;
+}
+
+Status InstanceManager::Thaw(const std::string& id) {
+  TRY(runtime_->Resume(id));
+  if (::unlink(Paths(DirOf(id), "frozen").c_str()) != 0 && errno != ENOENT)
+    return Error::Sys(errno, "remove freeze marker of " + id);
+  return Ok();
+}
+
 Status InstanceManager::Adopt() {
   std::lock_guard lock(mu_);
   TRY(MakeDirs(dir_, 0700));
@@ -324,6 +338,20 @@ Status InstanceManager::Adopt() {
       TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceTerminated));
       keep_dirs.erase(in.id);
     } else if (Live(st.status)) {
+      // A capture frozen by a kilnd that died: thaw it. The freezer may still be on its way to
+      // frozen (the runtime reports that as running), so give it a moment to settle.
+      std::string marker = Paths(DirOf(in.id), "frozen");
+      if (::access(marker.c_str(), F_OK) == 0) {
+        for (int i = 0; i < 20 && st.status != "paused"; ++i) {
+          std::this_thread::sleep_for(std::chrono::milliseconds(50));
+          ASSIGN_OR_RETURN(st, runtime_->State(in.id));
+        }
+      }
+      if (st.status == "paused") {
+        LogWarn("recovery: thawing instance " + in.id + " left frozen");
+        TRY(runtime_->Resume(in.id));
+      }
+      ::unlink(marker.c_str());
       if (in.state != kInstanceRunning)
         TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceRunning));
       LogInfo("re-adopted running instance " + in.id + " \"" + in.name + "\"");

@@ -10,7 +10,7 @@
 
 #include "base/subprocess.h"
 #include "catalog/catalog.h"
-#include "image/context.h"
+#include "context/context.h"
 #include "runtime/oci_runtime.h"
 
 namespace kiln {
@@ -40,6 +40,10 @@ class InstanceManager {
   Result<Subprocess> Exec(const std::string& ref, const ExecOptions& opts, int in, int out,
                           int err);
   Result<std::string> ReadLog(const std::string& ref);
+  // Freezes every process of a running instance (cgroup freezer). A marker in the instance dir
+  // records the freeze until Thaw, so a kilnd that dies in between has its successor thaw it.
+  Status Freeze(const std::string& id);
+  Status Thaw(const std::string& id);
   // Start-up: bring catalog, runtime and mounts back in line after kilnd was down or crashed.
   Status Adopt();
 

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <functional>
+#include <set>
 #include <string>
 
 #include "base/error.h"
@@ -12,10 +13,25 @@ namespace kiln {
 struct TreeWriteStats {
   uint64_t entries = 0;
   uint64_t skipped_sockets = 0;
+  uint64_t whiteouts = 0;
+  uint64_t bytes = 0;  // file data written
 };
 
-// Writes the tree under dir (not following symlinks) to fd as an uncompressed tar. Paths in the
-// archive are relative to dir ("etc/passwd"); the root itself is not an entry.
+struct TreeWriteOptions {
+  // dir is an overlayfs upper dir: whiteouts (0:0 char devices) become ".wh.NAME" entries, opaque
+  // dirs (trusted.overlay.opaque=y) get ".wh..wh..opq", and trusted.overlay.* xattrs are dropped.
+  bool overlay_upper = false;
+  // Relative paths left out with everything below them (e.g. instance-specific files).
+  std::set<std::string> exclude;
+};
+
+using TarSink = std::function<Status(const void* data, size_t n)>;
+
+// Writes the tree under dir (not following symlinks) as an uncompressed pax tar. Paths in the
+// archive are relative to dir ("etc/passwd"); the root itself is not an entry. Owners are
+// numeric only: names from the host's passwd would be wrong inside an image.
+Result<TreeWriteStats> WriteTreeAsTar(const std::string& dir, const TarSink& sink,
+                                      const TreeWriteOptions& options = {});
 Result<TreeWriteStats> WriteTreeAsTar(const std::string& dir, int fd);
 
 // Extracts a tar of plain directories and regular files (an OCI image layout) into dir, which

@@ -17,6 +17,9 @@ Status MountOverlay(const std::vector<std::string>& lowers, const std::string& u
   std::string opts = "lowerdir=";
   for (size_t i = 0; i < lowers.size(); ++i) opts += (i ? ":" : "") + lowers[i];
   opts += ",upperdir=" + upper + ",workdir=" + work;
+  // Renames of lower dirs become copies instead of redirect xattrs, and no metadata-only copy-ups:
+  // the upper dir then holds exactly what changed, in a form an OCI layer can carry.
+  opts += ",redirect_dir=off,metacopy=off,index=off";
   if (opts.size() >= 4000)
     return Error::Unsupported("image has too many layers (" + std::to_string(lowers.size()) +
                               ") for one overlay mount; flatten it");

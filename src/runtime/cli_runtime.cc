@@ -43,7 +43,7 @@ class CliRuntime : public OciRuntime {
   Result<ContainerState> State(const std::string& id) override {
     std::vector<std::string> argv = Base();
     argv.insert(argv.end(), {"state", id});
-    ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv));
+    ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, "", /*die_with_parent=*/true));
     if (r.exit_code != 0) {
       if (r.err.find("does not exist") != std::string::npos ||
           r.err.find("not found") != std::string::npos)
@@ -81,6 +81,7 @@ class CliRuntime : public OciRuntime {
     o.stdin_fd = in;
     o.stdout_fd = out;
     o.stderr_fd = err;
+    o.die_with_parent = true;
     return Subprocess::Spawn(argv, o);
   }
 
@@ -90,7 +91,7 @@ class CliRuntime : public OciRuntime {
   Status Simple(const std::vector<std::string>& args, const char* what, const std::string& id) {
     std::vector<std::string> argv = Base();
     argv.insert(argv.end(), args.begin(), args.end());
-    ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv));
+    ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, "", /*die_with_parent=*/true));
     if (r.exit_code != 0) return Failed(what, id, r);
     return Ok();
   }

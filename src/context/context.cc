@@ -1,4 +1,4 @@
-#include "image/context.h"
+#include "context/context.h"
 
 #include "base/fs.h"
 

@@ -1,11 +1,15 @@
-// image: the per-daemon context the image operations share (no globals: kilnd makes one).
+// context: what the daemon's modules share, made once by kilnd (no globals): root dir, catalog,
+// blob store, unpacked-layer cache, and the locks that order gc against publishing.
 #pragma once
 
+#include <condition_variable>
+#include <functional>
 #include <map>
 #include <memory>
 #include <mutex>
 #include <shared_mutex>
 #include <string>
+#include <thread>
 
 #include "catalog/catalog.h"
 #include "rootfs/layer_cache.h"
@@ -50,6 +54,30 @@ class ImageUsers {
   std::map<std::string, int> count_;
 };
 
+// Work that outlives the request that started it (image creation). kilnd waits for it to end
+// before it exits, so no job is cut off by a clean stop.
+class BackgroundJobs {
+ public:
+  void Spawn(std::function<void()> fn) {
+    std::lock_guard lock(mu_);
+    ++running_;
+    std::thread([this, fn = std::move(fn)] {
+      fn();
+      std::lock_guard lock(mu_);
+      if (--running_ == 0) idle_.notify_all();
+    }).detach();
+  }
+  void WaitAll() {
+    std::unique_lock lock(mu_);
+    idle_.wait(lock, [&] { return running_ == 0; });
+  }
+
+ private:
+  std::mutex mu_;
+  std::condition_variable idle_;
+  int running_ = 0;
+};
+
 struct Context {
   std::string root;
   std::unique_ptr<Catalog> catalog;
@@ -59,6 +87,7 @@ struct Context {
   // Held shared while blobs are published for a catalog record, exclusively by gc, so gc never
   // sees a blob between its record's insert and its rename into place.
   std::shared_mutex publish_mu;
+  BackgroundJobs jobs;
 
   static Result<std::unique_ptr<Context>> Open(const std::string& root);
 };
