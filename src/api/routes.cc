@@ -7,6 +7,7 @@
 #include "image/exporter.h"
 #include "image/image_ops.h"
 #include "image/importer.h"
+#include "image/snapshot.h"
 
 namespace kiln {
 namespace {
@@ -164,8 +165,8 @@ void InstallRoutes(httplib::Server& s, Context& ctx, InstanceManager& instances)
     cr.instance = j.value("instance", "");
     cr.name = j.value("name", "");
     cr.description = j.value("description", "");
-    if (cr.instance.empty())
-      return ReplyError(res, Error::InvalidArgument("\"instance\" is required"));
+    if (cr.instance.empty() && !j.contains("snapshot"))
+      return ReplyError(res, Error::InvalidArgument("\"instance\" or \"snapshot\" is required"));
     auto mode = ParseConsistency(j.value("consistency", ""));
     if (!Check(res, mode)) return;
     cr.mode = *mode;
@@ -177,6 +178,11 @@ void InstallRoutes(httplib::Server& s, Context& ctx, InstanceManager& instances)
           return ReplyError(res, Error::InvalidArgument("tag values must be strings"));
         cr.tags[k] = v.get<std::string>();
       }
+    }
+    if (j.contains("snapshot")) {
+      auto im = CreateImageFromSnapshot(ctx, j.value("snapshot", ""), cr);
+      if (Check(res, im)) Reply(res, 201, ImageToJson(ctx, *im, false));
+      return;
     }
     auto im = CreateImageFromInstance(ctx, instances, cr);
     if (Check(res, im)) Reply(res, 202, ImageToJson(ctx, *im, false));

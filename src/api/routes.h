@@ -10,6 +10,7 @@
 namespace kiln {
 
 void InstallRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
+void InstallSnapshotRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 void InstallInstanceRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 
 // HTTP status for an error code, and the JSON body every error response carries.

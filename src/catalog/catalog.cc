@@ -57,6 +57,19 @@ CREATE TABLE instances (
 CREATE UNIQUE INDEX instances_live_name ON instances(name) WHERE state != 'terminated';
 CREATE INDEX instances_by_image ON instances(image_id);
 )sql",
+    R"sql(
+CREATE TABLE snapshots (
+  id TEXT PRIMARY KEY,
+  name TEXT,
+  instance_id TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  consistency TEXT NOT NULL,
+  created_at INTEGER NOT NULL
+);
+CREATE UNIQUE INDEX snapshots_by_name ON snapshots(name) WHERE name IS NOT NULL;
+CREATE INDEX snapshots_by_instance ON snapshots(instance_id);
+)sql",
 };
 
 constexpr const char* kImageColumns =
@@ -256,9 +269,11 @@ Status Catalog::DeleteImage(const std::string& id) {
 Result<std::set<std::string>> Catalog::ReferencedDigests() {
   std::lock_guard lock(mu_);
   std::set<std::string> out;
-  ASSIGN_OR_RETURN(SqliteStmt s,
-                   db_.Prepare("SELECT manifest_digest FROM images UNION SELECT config_digest FROM "
-                               "images UNION SELECT digest FROM image_layers"));
+  ASSIGN_OR_RETURN(
+      SqliteStmt s,
+      db_.Prepare("SELECT manifest_digest FROM images UNION SELECT config_digest FROM "
+                  "images UNION SELECT digest FROM image_layers UNION SELECT digest FROM "
+                  "snapshots"));
   for (;;) {
     ASSIGN_OR_RETURN(bool row, s.Step());
     if (!row) break;
@@ -382,6 +397,82 @@ Result<int> Catalog::CountLiveInstancesOf(const std::string& image_id) {
   s.Bind(1, image_id);
   TRY(s.Step());
   return static_cast<int>(s.Int(0));
+}
+
+namespace {
+
+constexpr const char* kSnapshotColumns =
+    "id, name, instance_id, digest, size, consistency, created_at";
+
+SnapshotRecord ReadSnapshotRow(const SqliteStmt& s) {
+  SnapshotRecord r;
+  r.id = s.Text(0);
+  if (!s.IsNull(1)) r.name = s.Text(1);
+  r.instance_id = s.Text(2);
+  r.digest = s.Text(3);
+  r.size = static_cast<uint64_t>(s.Int(4));
+  r.consistency = s.Text(5);
+  r.created_at = s.Int(6);
+  return r;
+}
+
+}  // namespace
+
+Status Catalog::InsertSnapshot(const SnapshotRecord& snap) {
+  std::lock_guard lock(mu_);
+  if (!snap.name.empty()) {
+    ASSIGN_OR_RETURN(SqliteStmt dup, db_.Prepare("SELECT id FROM snapshots WHERE name = ?"));
+    dup.Bind(1, snap.name);
+    ASSIGN_OR_RETURN(bool taken, dup.Step());
+    if (taken)
+      return Error::AlreadyExists("a snapshot named \"" + snap.name + "\" already exists (" +
+                                  dup.Text(0) + ")");
+  }
+  ASSIGN_OR_RETURN(SqliteStmt ins,
+                   db_.Prepare("INSERT INTO snapshots (" + std::string(kSnapshotColumns) +
+                               ") VALUES (?,?,?,?,?,?,?)"));
+  ins.Bind(1, snap.id);
+  if (snap.name.empty())
+    ins.BindNull(2);
+  else
+    ins.Bind(2, snap.name);
+  ins.Bind(3, snap.instance_id).Bind(4, snap.digest).Bind(5, static_cast<int64_t>(snap.size));
+  ins.Bind(6, snap.consistency).Bind(7, snap.created_at);
+  return ins.Run();
+}
+
+Result<SnapshotRecord> Catalog::GetSnapshot(const std::string& ref) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("SELECT " + std::string(kSnapshotColumns) +
+                                             " FROM snapshots WHERE " +
+                                             (IsId(ref, "snap-") ? "id = ?" : "name = ?")));
+  s.Bind(1, ref);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return Error::NotFound("no snapshot \"" + ref + "\"");
+  return ReadSnapshotRow(s);
+}
+
+Result<std::vector<SnapshotRecord>> Catalog::ListSnapshots(const std::string& instance_id) {
+  std::lock_guard lock(mu_);
+  std::string sql = "SELECT " + std::string(kSnapshotColumns) + " FROM snapshots";
+  if (!instance_id.empty()) sql += " WHERE instance_id = ?";
+  sql += " ORDER BY created_at, id";
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare(sql));
+  if (!instance_id.empty()) s.Bind(1, instance_id);
+  std::vector<SnapshotRecord> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(ReadSnapshotRow(s));
+  }
+  return out;
+}
+
+Status Catalog::DeleteSnapshot(const std::string& id) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("DELETE FROM snapshots WHERE id = ?"));
+  s.Bind(1, id);
+  return s.Run();
 }
 
 }  // namespace kiln

@@ -66,9 +66,20 @@ struct InstanceRecord {
   std::string user_data;
 };
 
+// A point-in-time copy of an instance's changes: one layer blob (its upper dir as an OCI layer).
+struct SnapshotRecord {
+  std::string id;    // snap- + 17 hex
+  std::string name;  // optional, unique when set
+  std::string instance_id;
+  std::string digest;  // uncompressed layer: digest == diff_id
+  uint64_t size = 0;
+  std::string consistency;
+  int64_t created_at = 0;
+};
+
 class Catalog {
  public:
-  static constexpr int kSchemaVersion = 2;
+  static constexpr int kSchemaVersion = 3;
 
   static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
 
@@ -96,6 +107,13 @@ class Catalog {
   Status DeleteInstance(const std::string& id);
   // Instances (not terminated) launched from the image.
   Result<int> CountLiveInstancesOf(const std::string& image_id);
+
+  Status InsertSnapshot(const SnapshotRecord& snap);
+  // By id ("snap-...") or name.
+  Result<SnapshotRecord> GetSnapshot(const std::string& ref);
+  // All snapshots, or those of one instance (by id).
+  Result<std::vector<SnapshotRecord>> ListSnapshots(const std::string& instance_id);
+  Status DeleteSnapshot(const std::string& id);
 
   // Every layer diff_id an image (in any state) refers to: what the unpacked-layer cache keeps.
   Result<std::set<std::string>> ReferencedDiffIds();

@@ -46,6 +46,7 @@ void AddImageVerify(CLI::App& image, CliContext& cc);
 void AddGc(CLI::App& app, CliContext& cc);
 void AddVersion(CLI::App& app, CliContext& cc);
 void AddLaunch(CLI::App& app, CliContext& cc);
+void AddSnapshot(CLI::App& app, CliContext& cc);
 void AddInstanceList(CLI::App& app, CliContext& cc);
 void AddInstanceInspect(CLI::App& app, CliContext& cc);
 void AddLogs(CLI::App& app, CliContext& cc);

@@ -11,7 +11,7 @@ namespace kiln::cli {
 
 void AddImageCreate(CLI::App& image, CliContext& cc) {
   struct Opts {
-    std::string instance, name, description;
+    std::string instance, name, description, snapshot;
     std::vector<std::string> tags;
     bool stop = false, no_reboot = false, wait = false;
   };
@@ -20,7 +20,8 @@ void AddImageCreate(CLI::App& image, CliContext& cc) {
       "create",
       "Create an image from an instance: its image's layers plus one layer of what it changed. "
       "Prints the new image id at once (state pending); --wait blocks until it is available.");
-  cmd->add_option("instance", o->instance, "Instance name or id")->required();
+  cmd->add_option("instance", o->instance, "Instance name or id");
+  cmd->add_option("--from-snapshot", o->snapshot, "Make the image from a snapshot instead");
   cmd->add_option("--name", o->name, "Name of the new image (unique)")->required();
   cmd->add_option("--description", o->description, "Free-text description");
   cmd->add_option("--tag", o->tags, "Tag KEY=VALUE (repeatable)");
@@ -40,12 +41,18 @@ void AddImageCreate(CLI::App& image, CliContext& cc) {
           return Error::InvalidArgument("tag \"" + kv + "\" must be KEY=VALUE");
         tags[kv.substr(0, eq)] = kv.substr(eq + 1);
       }
+      if (o->instance.empty() == o->snapshot.empty())
+        return Error::InvalidArgument("give an instance or --from-snapshot SNAPSHOT (one of them)");
       std::string mode = o->stop ? "stop" : o->no_reboot ? "no-reboot" : "freeze";
-      ASSIGN_OR_RETURN(auto im, cc.api().Post("/v1/images", {{"instance", o->instance},
-                                                             {"name", o->name},
-                                                             {"description", o->description},
-                                                             {"tags", tags},
-                                                             {"consistency", mode}}));
+      nlohmann::json body = {{"name", o->name},
+                             {"description", o->description},
+                             {"tags", tags},
+                             {"consistency", mode}};
+      if (o->snapshot.empty())
+        body["instance"] = o->instance;
+      else
+        body["snapshot"] = o->snapshot;
+      ASSIGN_OR_RETURN(auto im, cc.api().Post("/v1/images", body));
       std::string id = im["id"];
       if (o->wait) {
         bool tty = ::isatty(STDERR_FILENO) && !cc.quiet;

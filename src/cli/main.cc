@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   AddExec(app, cc, &exec_exit);
   AddLifecycle(app, cc);
   AddLogs(app, cc);
+  AddSnapshot(app, cc);
 
   try {
     app.parse(argc, argv);

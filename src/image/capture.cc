@@ -45,6 +45,8 @@ Result<StagedBlob> Stage(Context& ctx, const std::string& dir, std::string_view 
   return w.Finish();
 }
 
+}  // namespace
+
 // Builds, stages and publishes the new image's config and manifest; completes the record.
 Status FinishImage(Context& ctx, ImageRecord im, const ImageRecord& parent,
                    const CapturedLayer& layer, const InstanceRecord& instance, Consistency mode,
@@ -75,13 +77,13 @@ Status FinishImage(Context& ctx, ImageRecord im, const ImageRecord& parent,
   im.manifest_digest = mblob.digest;
   im.manifest_size = mblob.size;
   std::shared_lock gc_guard(ctx.publish_mu);
-  for (const StagedBlob* b : std::array<const StagedBlob*, 3>{&layer.blob, &cblob, &mblob})
+  // A snapshot's layer is already stored (empty path); a fresh capture's is staged.
+  if (!layer.blob.path.empty()) TRY(ctx.store->Publish(layer.blob));
+  for (const StagedBlob* b : std::array<const StagedBlob*, 2>{&cblob, &mblob})
     TRY(ctx.store->Publish(*b));
   TRY(ctx.store->SyncBlobsDir());
   return ctx.catalog->CompleteImage(im);
 }
-
-}  // namespace
 
 Result<Consistency> ParseConsistency(const std::string& s) {
   if (s.empty() || s == "freeze") return Consistency::kFreeze;

@@ -41,6 +41,12 @@ struct CreateImageRequest {
   Consistency mode = Consistency::kFreeze;
 };
 
+// Builds the new image's config and manifest over parent's layers plus layer, publishes them (and
+// the layer when it is staged) and completes the pending record im.
+Status FinishImage(Context& ctx, ImageRecord im, const ImageRecord& parent,
+                   const CapturedLayer& layer, const InstanceRecord& instance, Consistency mode,
+                   const std::string& dir);
+
 // Validates, records the image as pending and returns it at once; the capture runs as a
 // background job that makes the image available, or failed with the reason.
 Result<ImageRecord> CreateImageFromInstance(Context& ctx, InstanceManager& instances,

@@ -83,8 +83,23 @@ std::string InstanceManager::DirOf(const std::string& id) const {
   return JoinPath(dir_, id);
 }
 
+// A restore renames upper -> upper.old and upper.new -> upper. Finish or undo what a crash cut.
+Status InstanceManager::FixUpper(const std::string& dir) {
+  std::string upper = Paths(dir, "upper"), fresh = Paths(dir, "upper.new"),
+              old = Paths(dir, "upper.old");
+  ASSIGN_OR_RETURN(bool has_upper, Exists(upper));
+  ASSIGN_OR_RETURN(bool has_fresh, Exists(fresh));
+  if (!has_upper && has_fresh) {
+    if (::rename(fresh.c_str(), upper.c_str()) != 0) return Error::Sys(errno, "finish restore");
+  } else if (has_fresh) {
+    TRY(RemoveAll(fresh));  // the new one was not complete: the old one stays
+  }
+  return RemoveAll(old);
+}
+
 Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& image) {
   std::string dir = DirOf(in.id);
+  TRY(FixUpper(dir));
   for (const char* sub : {"upper", "work", "rootfs", "etc"}) TRY(MakeDirs(Paths(dir, sub), 0755));
   TRY(::chmod(dir.c_str(), 0700) == 0 ? Ok() : Error::Sys(errno, "chmod " + dir));
   std::vector<std::string> lowers;
@@ -303,6 +318,54 @@ Result<std::string> InstanceManager::ReadLog(const std::string& ref) {
   auto log = ReadFile(Paths(DirOf(rec.id), "log"));
   if (!log && log.error().code() == ErrorCode::kNotFound) return std::string();
   return log;
+}
+
+Result<InstanceRecord> InstanceManager::ReplaceUpper(
+    const std::string& ref, const std::function<Status(const std::string&)>& fill) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(ref));
+  if (in.state != kInstanceRunning && in.state != kInstanceStopped)
+    return Error::Conflict("instance " + in.name + " is " + in.state);
+  bool was_running = in.state == kInstanceRunning;
+  std::string dir = DirOf(in.id);
+  std::string fresh = Paths(dir, "upper.new");
+  TRY(RemoveAll(fresh));
+  TRY(MakeDirs(fresh, 0755));
+  Status filled = fill(fresh);
+  if (filled) {
+    ASSIGN_OR_RETURN(UniqueFd d, OpenFile(fresh, O_RDONLY | O_DIRECTORY));
+    if (::syncfs(d.get()) != 0) filled = Error::Sys(errno, "sync " + fresh);
+  }
+  if (!filled) {
+    (void)RemoveAll(fresh);
+    return std::move(filled).error();
+  }
+  if (was_running) {
+    TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceStopping));
+    TRY(Halt(in));
+    TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceStopped));
+  } else {
+    TRY(Unmount(Paths(dir, "rootfs")));
+  }
+  std::string upper = Paths(dir, "upper"), old = Paths(dir, "upper.old");
+  if (::rename(upper.c_str(), old.c_str()) != 0) return Error::Sys(errno, "swap upper dir");
+  if (::rename(fresh.c_str(), upper.c_str()) != 0) return Error::Sys(errno, "swap upper dir");
+  TRY(FsyncDir(dir));
+  TRY(RemoveAll(old));
+  // overlayfs wants an empty work dir that belongs to this upper dir.
+  TRY(RemoveAll(Paths(dir, "work")));
+  TRY(MakeDirs(Paths(dir, "work"), 0755));
+  if (was_running) {
+    TRY(ctx_.catalog->SetInstanceState(in.id, kInstancePending));
+    Status st = Boot(in);
+    if (!st) {
+      (void)Halt(in);
+      (void)ctx_.catalog->SetInstanceState(in.id, kInstanceStopped, st.error().message());
+      return std::move(st).error().Context("start after restore");
+    }
+    TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceRunning));
+  }
+  return ctx_.catalog->GetInstance(in.id);
 }
 
 Status InstanceManager::Freeze(const std::string& id) {

@@ -3,6 +3,7 @@
 // re-adoption of running instances when kilnd starts again.
 #pragma once
 
+#include <functional>
 #include <memory>
 #include <mutex>
 #include <string>
@@ -40,6 +41,11 @@ class InstanceManager {
   Result<Subprocess> Exec(const std::string& ref, const ExecOptions& opts, int in, int out,
                           int err);
   Result<std::string> ReadLog(const std::string& ref);
+  // Replaces the instance's upper dir (its whole change set) with what fill writes into a fresh
+  // directory: stops the instance if it runs, swaps the dirs, starts it again. A crash midway
+  // leaves either the old or the new upper dir in place, never a mix (see FixUpper).
+  Result<InstanceRecord> ReplaceUpper(const std::string& ref,
+                                      const std::function<Status(const std::string&)>& fill);
   // Freezes every process of a running instance (cgroup freezer). A marker in the instance dir
   // records the freeze until Thaw, so a kilnd that dies in between has its successor thaw it.
   Status Freeze(const std::string& id);
@@ -53,6 +59,7 @@ class InstanceManager {
  private:
   Status Prepare(const InstanceRecord& in, const ImageRecord& image);
   Status Boot(const InstanceRecord& in);
+  Status FixUpper(const std::string& dir);
   Status Halt(const InstanceRecord& in);     // processes and runtime state go; files stay
   Status Destroy(const InstanceRecord& in);  // Halt, then mounts and files go
 
