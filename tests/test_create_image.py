@@ -80,6 +80,12 @@ class CreateImageTest(KilnTestCase):
         self.assertEqual(info["layers"][:-1], base["layers"])
         self.assertEqual(info["tags"], {"role": "test"})
         self.assertIn("kiln image create src", info["history"][-1]["created_by"])
+        history = self.kiln_json("image", "history", "derived")
+        self.assertEqual([(h["image"], h["layer"]) for h in history],
+                         [("derived", info["layers"][1]["digest"]),
+                          ("base", info["layers"][0]["digest"])])
+        self.assertIn("kiln image import", history[1]["created_by"])
+        self.assertIn("derived", self.kiln("image", "history", "derived").stdout)
         # The source instance was frozen and thawed: it still answers.
         self.assertEqual(self.kiln("exec", "src", "--", "echo", "alive").stdout, "alive\n")
         self.kiln("launch", "derived", "--name", "copy")

@@ -38,6 +38,7 @@ std::string Age(const std::string& rfc3339);
 void AddImageImport(CLI::App& image, CliContext& cc);
 void AddImageExport(CLI::App& image, CliContext& cc);
 void AddImageCreate(CLI::App& image, CliContext& cc);
+void AddImageHistory(CLI::App& image, CliContext& cc);
 void AddImageList(CLI::App& image, CliContext& cc);
 void AddImageInspect(CLI::App& image, CliContext& cc);
 void AddImageTag(CLI::App& image, CliContext& cc);

@@ -56,6 +56,7 @@ int main(int argc, char** argv) {
   image->require_subcommand(1);
   AddImageImport(*image, cc);
   AddImageCreate(*image, cc);
+  AddImageHistory(*image, cc);
   AddImageList(*image, cc);
   AddImageInspect(*image, cc);
   AddImageTag(*image, cc);
