@@ -8,11 +8,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include <sys/stat.h>
 #include "api/routes.h"
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
 #include "instance/instance_types.h"
+#include "layer/byte_source.h"
+#include "layer/tree_writer.h"
+#include "rootfs/layer_unpacker.h"
 
 namespace kiln {
 namespace {
@@ -119,6 +123,54 @@ Result<std::vector<std::string>> StringList(const json& j, const char* key) {
     out.push_back(v.get<std::string>());
   }
   return out;
+}
+
+// kiln cp into an instance: the body is a tar whose top entry is `name`. It lands in dest when
+// dest is a directory, else it becomes dest (written beside it, then renamed into place).
+Status CopyIn(InstanceManager& mgr, const std::string& ref, const std::string& dest,
+              const std::string& name, const std::string& tar_path) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    return Error::InvalidArgument("invalid source name \"" + name + "\"");
+  ASSIGN_OR_RETURN(UniqueFd tar, OpenFile(tar_path, O_RDONLY));
+  auto into = mgr.OpenInInstance(ref, dest, O_RDONLY | O_DIRECTORY);
+  if (into) {
+    FdSource src(tar.get());
+    auto unpacked = UnpackTarAt(&src, into->get());
+    if (!unpacked) return std::move(unpacked).error();
+    return Ok();
+  }
+  if (into.error().sys_errno() != ENOENT && into.error().sys_errno() != ENOTDIR)
+    return into.error();
+  std::string trimmed = dest;
+  while (trimmed.size() > 1 && trimmed.back() == '/') trimmed.pop_back();
+  std::string parent = Dirname(trimmed), base = Basename(trimmed);
+  if (base.empty() || base == "/" || base == "." || base == "..")
+    return Error::InvalidArgument("invalid destination \"" + dest + "\"");
+  ASSIGN_OR_RETURN(UniqueFd dir, mgr.OpenInInstance(ref, parent, O_RDONLY | O_DIRECTORY));
+  std::string tmp = ".kiln-cp-" + NewId("x-").substr(2);
+  if (::mkdirat(dir.get(), tmp.c_str(), 0700) != 0) return Error::Sys(errno, "mkdir in " + parent);
+  auto cleanup = [&] {
+    int fd = ::openat(dir.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
+    if (fd >= 0) {
+      ::close(fd);
+      (void)RemoveAllAt(dir.get(), tmp);
+    }
+  };
+  UniqueFd tmpfd(::openat(dir.get(), tmp.c_str(), O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC));
+  if (!tmpfd.valid()) return Error::Sys(errno, "open temp dir");
+  FdSource src(tar.get());
+  auto unpacked = UnpackTarAt(&src, tmpfd.get());
+  if (!unpacked) {
+    cleanup();
+    return std::move(unpacked).error();
+  }
+  if (::renameat(tmpfd.get(), name.c_str(), dir.get(), base.c_str()) != 0) {
+    int e = errno;
+    cleanup();
+    return Error::Sys(e, "place " + dest);
+  }
+  cleanup();
+  return Ok();
 }
 
 }  // namespace
@@ -233,6 +285,69 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
         },
         [kept](bool) { ::unlink(kept.c_str()); });
   });
+  s.Post(R"(/v1/instances/([^/]+)/files)",
+         [&ctx, &mgr](const httplib::Request& req, httplib::Response& res,
+                      const httplib::ContentReader& reader) {
+           auto dir = TempDir::Make(ctx.store->tmp_dir(), "cp-");
+           Result<UniqueFd> fd = Error::Internal("no temp dir");
+           std::string tar_path;
+           if (dir) {
+             tar_path = JoinPath(dir->path(), "in.tar");
+             fd = OpenFile(tar_path, O_WRONLY | O_CREAT | O_TRUNC, 0600);
+           }
+           Status wrote;
+           reader([&](const char* d, size_t n) {
+             if (fd && wrote) wrote = WriteFull(fd->get(), d, n);
+             return true;
+           });
+           if (!dir) return ReplyError(res, dir.error());
+           if (!fd) return ReplyError(res, fd.error());
+           if (!wrote) return ReplyError(res, wrote.error());
+           fd->reset();
+           Status st = CopyIn(mgr, req.matches[1], req.get_param_value("path"),
+                              req.get_param_value("name"), tar_path);
+           if (!st) return ReplyError(res, st.error());
+           Reply(res, 200, {{"copied", req.get_param_value("path")}});
+         });
+  s.Get(R"(/v1/instances/([^/]+)/files)",
+        [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
+          std::string ref = req.matches[1], path = req.get_param_value("path");
+          while (path.size() > 1 && path.back() == '/') path.pop_back();
+          std::string name = Basename(path);
+          if (path.empty() || name == "/" || name == "." || name == "..")
+            return ReplyError(res, Error::InvalidArgument("invalid source path \"" + path + "\""));
+          auto rec = ctx.catalog->GetInstance(ref);
+          if (!rec) return ReplyError(res, rec.error());
+          auto parent = mgr.OpenInInstance(ref, Dirname(path), O_RDONLY | O_DIRECTORY);
+          if (!parent) return ReplyError(res, parent.error());
+          struct stat st;
+          if (::fstatat(parent->get(), name.c_str(), &st, AT_SYMLINK_NOFOLLOW) != 0)
+            return ReplyError(res, Error::Sys(errno, rec->name + ":" + path));
+          auto pfd = std::make_shared<UniqueFd>(std::move(*parent));
+          std::string id = rec->id;
+          res.set_chunked_content_provider(
+              "application/x-tar", [&mgr, pfd, name, id](size_t, httplib::DataSink& sink) {
+                // Frozen while read, so no process in the instance can swap a directory for a
+                // symlink under the walk (the docker cp race).
+                if (auto f = mgr.Freeze(id); !f) {
+                  LogError("cp from " + id + ": " + f.error().message());
+                  return false;
+                }
+                auto stats = WriteEntryAsTar("/proc/self/fd/" + std::to_string(pfd->get()), name,
+                                             [&](const void* d, size_t n) -> Status {
+                                               if (!sink.write(static_cast<const char*>(d), n))
+                                                 return Error(ErrorCode::kIO, "client went away");
+                                               return Ok();
+                                             });
+                if (auto t = mgr.Thaw(id); !t) LogError("thaw " + id + ": " + t.error().message());
+                if (!stats) {
+                  LogError("cp from " + id + ": " + stats.error().message());
+                  return false;
+                }
+                sink.done();
+                return true;
+              });
+        });
 }
 
 }  // namespace kiln

@@ -48,6 +48,7 @@ void AddGc(CLI::App& app, CliContext& cc);
 void AddVersion(CLI::App& app, CliContext& cc);
 void AddLaunch(CLI::App& app, CliContext& cc);
 void AddSnapshot(CLI::App& app, CliContext& cc);
+void AddCp(CLI::App& app, CliContext& cc);
 void AddInstanceList(CLI::App& app, CliContext& cc);
 void AddInstanceInspect(CLI::App& app, CliContext& cc);
 void AddLogs(CLI::App& app, CliContext& cc);

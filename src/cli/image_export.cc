@@ -8,6 +8,7 @@
 #include "base/fs.h"
 #include "cli/cli_context.h"
 #include "cli/progress.h"
+#include "cli/tar_streams.h"
 #include "layer/tree_writer.h"
 
 namespace kiln::cli {
@@ -37,21 +38,9 @@ Status ExportToDir(CliContext& cc, const std::string& path, const ExportOptions&
     if (!entries.empty()) return Error::AlreadyExists("directory " + o.output + " is not empty");
   }
   TRY(MakeDirs(o.output, 0755));
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return Error::Sys(errno, "pipe");
-  UniqueFd rd(p[0]), wr(p[1]);
-  Status extracted;
-  std::thread consumer([&] {
-    extracted = ExtractPlainTree(rd.get(), o.output);
-    rd.reset();
-  });
   Progress progress("export " + o.image, !cc.quiet);
-  Status st = cc.api().Download(
-      path, [&](const char* d, size_t n) { return WriteFull(wr.get(), d, n); }, &progress);
-  wr.reset();
-  consumer.join();
-  TRY(st);
-  return extracted;
+  return DownloadConsumed(
+      cc, path, [&](int fd) { return ExtractPlainTree(fd, o.output); }, &progress);
 }
 
 Status RunExport(CliContext& cc, const ExportOptions& o) {

@@ -11,6 +11,7 @@
 #include "base/ids.h"
 #include "cli/cli_context.h"
 #include "cli/progress.h"
+#include "cli/tar_streams.h"
 #include "layer/tree_writer.h"
 
 namespace kiln::cli {
@@ -36,40 +37,17 @@ Result<nlohmann::json> UploadFd(CliContext& cc, const std::string& path, int fd,
       size, &progress);
 }
 
-// Tars a directory on a thread into a pipe that feeds the upload. A failure while walking the
-// tree aborts the upload, so the daemon never sees a short tar as a complete one.
 Result<nlohmann::json> UploadDir(CliContext& cc, const std::string& path, const std::string& dir) {
-  int p[2];
-  if (::pipe2(p, O_CLOEXEC) != 0) return Error::Sys(errno, "pipe");
-  UniqueFd rd(p[0]), wr(p[1]);
-  Result<TreeWriteStats> walked = Error::Internal("not run");
-  std::thread producer([&] {
-    walked = WriteTreeAsTar(dir, wr.get());
-    wr.reset();
-  });
   Progress progress("import " + Basename(dir), !cc.quiet);
-  bool producer_done = false;
-  auto result = cc.api().Upload(
-      path,
-      [&](char* buf, size_t n) -> Result<size_t> {
-        for (;;) {
-          ssize_t r = ::read(rd.get(), buf, n);
-          if (r < 0 && errno == EINTR) continue;
-          if (r < 0) return Error::Sys(errno, "read tar stream");
-          if (r == 0 && !producer_done) {
-            producer.join();
-            producer_done = true;
-            if (!walked) return walked.error();
-          }
-          return static_cast<size_t>(r);
-        }
+  auto res = UploadProduced(
+      cc, path,
+      [&](int fd) -> Status {
+        auto walked = WriteTreeAsTar(dir, fd);
+        if (!walked) return std::move(walked).error().Context("read " + dir);
+        return Ok();
       },
-      0, &progress);
-  rd.reset();  // unblocks a producer still writing after an aborted upload
-  if (!producer_done) producer.join();
-  if (!result) return result;  // the daemon's answer explains more than our broken pipe
-  if (!walked) return std::move(walked).error().Context("read " + dir);
-  return result;
+      &progress);
+  return res;
 }
 
 Status RunImport(CliContext& cc, const ImportOptions& o) {

@@ -72,6 +72,7 @@ int main(int argc, char** argv) {
   AddLifecycle(app, cc);
   AddLogs(app, cc);
   AddSnapshot(app, cc);
+  AddCp(app, cc);
 
   try {
     app.parse(argc, argv);

@@ -1,8 +1,10 @@
 #include "instance/instance_manager.h"
 
 #include <fcntl.h>
+#include <linux/openat2.h>
 #include <signal.h>
 #include <sys/stat.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <chrono>
@@ -366,6 +368,26 @@ Result<InstanceRecord> InstanceManager::ReplaceUpper(
     TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceRunning));
   }
   return ctx_.catalog->GetInstance(in.id);
+}
+
+Result<UniqueFd> InstanceManager::OpenInInstance(const std::string& ref, const std::string& path,
+                                                 int flags) {
+  ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(ref));
+  if (in.state != kInstanceRunning)
+    return Error::Conflict("instance " + in.name + " is " + in.state + ", not running");
+  ASSIGN_OR_RETURN(UniqueFd root, OpenFile(Paths(DirOf(in.id), "rootfs"), O_PATH | O_DIRECTORY));
+  std::string rel = path;
+  while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
+  if (rel.empty()) rel = ".";
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
+  long fd;
+  do {
+    fd = ::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how);
+  } while (fd < 0 && errno == EINTR);
+  if (fd < 0) return Error::Sys(errno, in.name + ":" + path);
+  return UniqueFd(static_cast<int>(fd));
 }
 
 Status InstanceManager::Freeze(const std::string& id) {

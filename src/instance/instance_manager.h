@@ -46,6 +46,9 @@ class InstanceManager {
   // leaves either the old or the new upper dir in place, never a mix (see FixUpper).
   Result<InstanceRecord> ReplaceUpper(const std::string& ref,
                                       const std::function<Status(const std::string&)>& fill);
+  // Opens path inside a running instance's root filesystem. Symlinks resolve as they would inside
+  // the instance (RESOLVE_IN_ROOT): nothing outside its root is ever reached.
+  Result<UniqueFd> OpenInInstance(const std::string& ref, const std::string& path, int flags);
   // Freezes every process of a running instance (cgroup freezer). A marker in the instance dir
   // records the freeze until Thaw, so a kilnd that dies in between has its successor thaw it.
   Status Freeze(const std::string& id);

@@ -41,10 +41,11 @@ class TreeTarWriter {
     archive_write_free(a_);
   }
 
-  Result<TreeWriteStats> Run() {
+  // The whole tree below root_ (name empty), or the one entry name in root_ and what is below it.
+  Result<TreeWriteStats> Run(const std::string& name = "") {
     if (archive_write_open(a_, this, nullptr, SinkWrite, nullptr) != ARCHIVE_OK)
       return Fail("open");
-    TRY(Walk(""));
+    TRY(name.empty() ? Walk("") : Add(name));
     if (archive_write_close(a_) != ARCHIVE_OK) return Fail("finish archive");
     return stats_;
   }
@@ -196,6 +197,15 @@ Result<TreeWriteStats> WriteTreeAsTar(const std::string& dir, const TarSink& sin
   if (!S_ISDIR(st.st_mode)) return Error::InvalidArgument(dir + " is not a directory");
   TreeTarWriter w(dir, sink, options);
   return w.Run();
+}
+
+Result<TreeWriteStats> WriteEntryAsTar(const std::string& dir, const std::string& name,
+                                       const TarSink& sink) {
+  if (name.empty() || name.find('/') != std::string::npos || name == "." || name == "..")
+    return Error::InvalidArgument("invalid entry name \"" + name + "\"");
+  TreeWriteOptions none;
+  TreeTarWriter w(dir, sink, none);
+  return w.Run(name);
 }
 
 Result<TreeWriteStats> WriteTreeAsTar(const std::string& dir, int fd) {

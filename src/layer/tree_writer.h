@@ -33,6 +33,10 @@ using TarSink = std::function<Status(const void* data, size_t n)>;
 Result<TreeWriteStats> WriteTreeAsTar(const std::string& dir, const TarSink& sink,
                                       const TreeWriteOptions& options = {});
 Result<TreeWriteStats> WriteTreeAsTar(const std::string& dir, int fd);
+// One entry of dir (a file, link, or a directory with everything below it), named `name` in the
+// archive: what kiln cp sends.
+Result<TreeWriteStats> WriteEntryAsTar(const std::string& dir, const std::string& name,
+                                       const TarSink& sink);
 
 // Extracts a tar of plain directories and regular files (an OCI image layout) into dir, which
 // must exist. Anything else, or any unsafe path, is refused.

@@ -36,8 +36,8 @@ int OpenBeneath(int root, const std::string& rel, int flags) {
 
 class Unpacker {
  public:
-  Unpacker(ByteSource* in, UniqueFd root)
-      : reader_(in), root_(std::move(root)), buf_(new char[kBuf]) {}
+  Unpacker(ByteSource* in, UniqueFd root, bool whiteouts)
+      : reader_(in), whiteouts_(whiteouts), root_(std::move(root)), buf_(new char[kBuf]) {}
 
   Result<UnpackStats> Run() {
     for (;;) {
@@ -92,13 +92,13 @@ class Unpacker {
     if (rel.empty()) return Metadata(root_.get(), "", e, true);  // the root itself
     std::string name = Basename(rel);
     ASSIGN_OR_RETURN(UniqueFd dir, Parent(rel));
-    if (name == kOpaqueMarker) {
+    if (whiteouts_ && name == kOpaqueMarker) {
       ++stats_.whiteouts;
       if (::fsetxattr(dir.get(), "trusted.overlay.opaque", "y", 1, 0) != 0)
         return Error::Sys(errno, "mark opaque");
       return Ok();
     }
-    if (std::string_view(name).starts_with(kWhiteoutPrefix)) {
+    if (whiteouts_ && std::string_view(name).starts_with(kWhiteoutPrefix)) {
       ++stats_.whiteouts;
       std::string target = name.substr(kWhiteoutPrefix.size());
       TRY(Clear(dir.get(), target, false));
@@ -204,6 +204,7 @@ class Unpacker {
   }
 
   TarReader reader_;
+  bool whiteouts_;
   EntryPolicy policy_;
   UniqueFd root_;
   std::unique_ptr<char[]> buf_;
@@ -215,7 +216,14 @@ class Unpacker {
 
 Result<UnpackStats> UnpackLayer(ByteSource* in, const std::string& dest) {
   ASSIGN_OR_RETURN(UniqueFd root, OpenFile(dest, O_RDONLY | O_DIRECTORY));
-  Unpacker u(in, std::move(root));
+  Unpacker u(in, std::move(root), /*whiteouts=*/true);
+  return u.Run();
+}
+
+Result<UnpackStats> UnpackTarAt(ByteSource* in, int dirfd) {
+  int fd = ::fcntl(dirfd, F_DUPFD_CLOEXEC, 0);
+  if (fd < 0) return Error::Sys(errno, "dup");
+  Unpacker u(in, UniqueFd(fd), /*whiteouts=*/false);
   return u.Run();
 }
 

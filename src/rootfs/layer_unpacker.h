@@ -24,5 +24,7 @@ struct UnpackStats {
 
 // Unpacks the tar stream (plain, gzip or zstd) into dest, which must be an existing directory.
 Result<UnpackStats> UnpackLayer(ByteSource* in, const std::string& dest);
+// The same for a plain tar (kiln cp): into an open directory, with ".wh." names taken literally.
+Result<UnpackStats> UnpackTarAt(ByteSource* in, int dirfd);
 
 }  // namespace kiln
