@@ -167,3 +167,63 @@ class InstancesTest(KilnTestCase):
                 self.assert_fails_cleanly(args, code, [word])
         self.assertEqual(self.kiln_json("ls", "--all"), before)
         self.assertEqual(len(os.listdir(os.path.join(self.root, "instances"))), 1)
+
+
+class DeepStackTest(KilnTestCase):
+    """Images whose layer stack is longer than one overlay mount's option page still launch."""
+
+    def test_two_hundred_layers(self):
+        require_tool("runc")
+        import hashlib
+        import io
+        import tarfile
+
+        def tar(entries):
+            buf = io.BytesIO()
+            with tarfile.open(fileobj=buf, mode="w", format=tarfile.PAX_FORMAT) as t:
+                for name, data in entries:
+                    info = tarfile.TarInfo(name)
+                    if data is None:
+                        info.type, info.mode = tarfile.DIRTYPE, 0o755
+                        t.addfile(info)
+                    else:
+                        info.size = len(data)
+                        t.addfile(info, io.BytesIO(data))
+            return buf.getvalue()
+
+        def sha(b):
+            return "sha256:" + hashlib.sha256(b).hexdigest()
+
+        base = make_busybox_rootfs(self.path("rootfs"))
+        # The base layer by `tar` itself (links and binaries), then 199 tiny ones.
+        subprocess.run(["tar", "-C", base, "-cf", self.path("base.tar"), "."], check=True)
+        with open(self.path("base.tar"), "rb") as f:
+            layers = [f.read()]
+        for i in range(1, 200):
+            layers.append(tar([("layers", None), (f"layers/{i:03d}", str(i).encode())]))
+        cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                          "rootfs": {"type": "layers", "diff_ids": [sha(l) for l in layers]}}).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg),
+                       "size": len(cfg)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(l),
+                        "size": len(l)} for l in layers]}).encode()
+        index = json.dumps({"schemaVersion": 2, "manifests": [{
+            "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest),
+            "size": len(manifest)}]}).encode()
+        lay = self.path("deep")
+        os.makedirs(os.path.join(lay, "blobs", "sha256"))
+        for blob in layers + [cfg, manifest]:
+            with open(os.path.join(lay, "blobs", "sha256", sha(blob)[7:]), "wb") as f:
+                f.write(blob)
+        with open(os.path.join(lay, "index.json"), "wb") as f:
+            f.write(index)
+        with open(os.path.join(lay, "oci-layout"), "w") as f:
+            f.write('{"imageLayoutVersion":"1.0.0"}')
+        self.kiln("image", "import", lay, "--name", "deep")
+        self.assertEqual(len(self.kiln_json("image", "inspect", "deep")["layers"]), 200)
+        self.kiln("launch", "deep", "--name", "deep1")
+        files = self.kiln("exec", "deep1", "--", "ls", "/layers").stdout.split()
+        self.assertEqual(len(files), 199)
+        self.assertEqual(self.kiln("exec", "deep1", "--", "cat", "/layers/150").stdout, "150")
