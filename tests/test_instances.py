@@ -67,6 +67,17 @@ class InstancesTest(KilnTestCase):
         # Limits are applied through the cgroup.
         with open(memory_limit_file(iid)) as f:
             self.assertEqual(int(f.read().strip()), 256 << 20)
+        # Memory limit violations are visible: a process that outgrows the 256 MiB is OOM-killed,
+        # and inspect counts it.
+        usage = self.kiln_json("inspect", "web")["usage"]
+        self.assertGreater(usage["memory_bytes"], 0)
+        self.assertGreater(usage["pids"], 0)
+        self.assertEqual(usage["oom_kills"], 0)
+        r = self.exec("web", "dd", "if=/dev/zero", "of=/dev/null", "bs=400M", "count=1", ok=None)
+        self.assertEqual(r.returncode, 137, r.stderr)
+        usage = self.kiln_json("inspect", "web")["usage"]
+        self.assertGreaterEqual(usage["oom_kills"], 1)
+        self.assertIn("OOM kills 1", self.kiln("inspect", "web").stdout)
         # No host paths: besides kernel filesystems, only kiln's own per-instance files are bound.
         virtual = {"proc", "tmpfs", "devpts", "mqueue", "sysfs", "cgroup", "cgroup2", "overlay"}
         binds = set()

@@ -13,6 +13,7 @@
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "instance/cgroup_usage.h"
 #include "instance/instance_types.h"
 #include "layer/byte_source.h"
 #include "layer/tree_writer.h"
@@ -40,6 +41,13 @@ json InstanceJson(Context& ctx, const InstanceRecord& in) {
   if (!in.state_reason.empty()) j["state_reason"] = in.state_reason;
   if (in.terminated_at) j["terminated"] = FormatTime(*in.terminated_at);
   if (auto im = ctx.catalog->GetImage(in.image_id)) j["image"] = im->name;
+  if (in.state == kInstanceRunning) {
+    CgroupUsage u = ReadCgroupUsage("/kiln/" + in.id);
+    j["usage"] = {{"memory_bytes", u.memory_bytes},
+                  {"memory_limit_hits", u.memory_limit_hits},
+                  {"oom_kills", u.oom_kills},
+                  {"pids", u.pids}};
+  }
   if (auto t = FindInstanceType(in.type))
     j["limits"] = {
         {"cpu_millis", t->cpu_millis}, {"memory_bytes", t->memory_bytes}, {"pids", t->pids}};

@@ -57,6 +57,18 @@ void AddInstanceInspect(CLI::App& app, CliContext& cc) {
                   << HumanBytes(l["memory_bytes"].get<uint64_t>()) << ", pids " << l["pids"]
                   << "\n";
       }
+      if (in.contains("usage")) {
+        const auto& u = in["usage"];
+        auto num = [](const nlohmann::json& v) {
+          return v.get<int64_t>() < 0 ? std::string("?") : std::to_string(v.get<int64_t>());
+        };
+        std::cout << "Usage:    memory "
+                  << (u["memory_bytes"].get<int64_t>() < 0
+                          ? "?"
+                          : HumanBytes(u["memory_bytes"].get<uint64_t>()))
+                  << ", pids " << num(u["pids"]) << ", memory limit hits "
+                  << num(u["memory_limit_hits"]) << ", OOM kills " << num(u["oom_kills"]) << "\n";
+      }
       for (const auto& e : in["env"]) std::cout << "Env:      " << e.get<std::string>() << "\n";
       return Ok();
     };
