@@ -79,6 +79,7 @@ class CreateImageTest(KilnTestCase):
         self.assertEqual([l["name"] for l in info["lineage"]], ["base"])
         self.assertEqual(info["layers"][:-1], base["layers"])
         self.assertEqual(info["tags"], {"role": "test"})
+        self.assertGreater(info["frozen_seconds"], 0)  # frozen for the capture, and how long
         self.assertIn("kiln image create src", info["history"][-1]["created_by"])
         history = self.kiln_json("image", "history", "derived")
         self.assertEqual([(h["image"], h["layer"]) for h in history],

@@ -70,11 +70,13 @@ CREATE TABLE snapshots (
 CREATE UNIQUE INDEX snapshots_by_name ON snapshots(name) WHERE name IS NOT NULL;
 CREATE INDEX snapshots_by_instance ON snapshots(instance_id);
 )sql",
+    // How long the source instance was frozen (or stopped) for a capture; NULL for imports.
+    "ALTER TABLE images ADD COLUMN frozen_ms INTEGER;",
 };
 
 constexpr const char* kImageColumns =
     "id, name, description, created_at, state, state_reason, manifest_digest, manifest_size, "
-    "config_digest, source, parent_id";
+    "config_digest, source, parent_id, frozen_ms";
 
 ImageRecord ReadImageRow(const SqliteStmt& s) {
   ImageRecord r;
@@ -89,6 +91,7 @@ ImageRecord ReadImageRow(const SqliteStmt& s) {
   r.config_digest = s.Text(8);
   r.source = s.Text(9);
   if (!s.IsNull(10)) r.parent_id = s.Text(10);
+  if (!s.IsNull(11)) r.frozen_ms = s.Int(11);
   return r;
 }
 
@@ -128,7 +131,7 @@ Status Catalog::InsertImage(const ImageRecord& im) {
     if (taken) return Error::AlreadyExists("an image named \"" + im.name + "\" already exists");
   }
   ASSIGN_OR_RETURN(SqliteStmt ins, db_.Prepare("INSERT INTO images (" + std::string(kImageColumns) +
-                                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?)"));
+                                               ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
   ins.Bind(1, im.id).Bind(2, im.name).Bind(3, im.description).Bind(4, im.created_at);
   ins.Bind(5, im.state).Bind(6, im.state_reason).Bind(7, im.manifest_digest);
   ins.Bind(8, static_cast<int64_t>(im.manifest_size)).Bind(9, im.config_digest).Bind(10, im.source);
@@ -136,6 +139,10 @@ Status Catalog::InsertImage(const ImageRecord& im) {
     ins.Bind(11, *im.parent_id);
   else
     ins.BindNull(11);
+  if (im.frozen_ms)
+    ins.Bind(12, *im.frozen_ms);
+  else
+    ins.BindNull(12);
   TRY(ins.Run());
   for (size_t i = 0; i < im.layers.size(); ++i) {
     const LayerRecord& l = im.layers[i];
@@ -169,10 +176,15 @@ Status Catalog::CompleteImage(const ImageRecord& im) {
   ASSIGN_OR_RETURN(SqliteTxn txn, SqliteTxn::Begin(db_));
   ASSIGN_OR_RETURN(SqliteStmt up,
                    db_.Prepare("UPDATE images SET manifest_digest = ?, manifest_size = ?, "
-                               "config_digest = ?, state = ?, state_reason = '' "
-                               "WHERE id = ?"));
+                               "config_digest = ?, state = ?, state_reason = '', "
+                               "frozen_ms = ? WHERE id = ?"));
   up.Bind(1, im.manifest_digest).Bind(2, static_cast<int64_t>(im.manifest_size));
-  up.Bind(3, im.config_digest).Bind(4, kImageAvailable).Bind(5, im.id);
+  up.Bind(3, im.config_digest).Bind(4, kImageAvailable);
+  if (im.frozen_ms)
+    up.Bind(5, *im.frozen_ms);
+  else
+    up.BindNull(5);
+  up.Bind(6, im.id);
   TRY(up.Run());
   ASSIGN_OR_RETURN(SqliteStmt del, db_.Prepare("DELETE FROM image_layers WHERE image_id = ?"));
   del.Bind(1, im.id);

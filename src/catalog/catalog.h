@@ -41,6 +41,7 @@ struct ImageRecord {
   uint64_t manifest_size = 0;
   std::string source;  // what it was made from: "import:oci-archive", ...
   std::optional<std::string> parent_id;
+  std::optional<int64_t> frozen_ms;  // captures only: how long the instance was frozen
   std::vector<LayerRecord> layers;
   std::map<std::string, std::string> tags;
 };
@@ -79,7 +80,7 @@ struct SnapshotRecord {
 
 class Catalog {
  public:
-  static constexpr int kSchemaVersion = 3;
+  static constexpr int kSchemaVersion = 4;
 
   static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
 

@@ -74,6 +74,7 @@ Status FinishImage(Context& ctx, ImageRecord im, const ImageRecord& parent,
       {{std::string(oci::kAnnotationCreated), created}});
   ASSIGN_OR_RETURN(StagedBlob mblob, Stage(ctx, dir, mdoc));
   im.config_digest = cblob.digest;
+  im.frozen_ms = static_cast<int64_t>(layer.frozen_seconds * 1000);
   im.manifest_digest = mblob.digest;
   im.manifest_size = mblob.size;
   std::shared_lock gc_guard(ctx.publish_mu);

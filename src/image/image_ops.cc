@@ -23,6 +23,7 @@ json ImageToJson(Context& ctx, const ImageRecord& im, bool details) {
             {"manifest_digest", im.manifest_digest},
             {"tags", im.tags}};
   if (!im.state_reason.empty()) j["state_reason"] = im.state_reason;
+  if (im.frozen_ms) j["frozen_seconds"] = static_cast<double>(*im.frozen_ms) / 1000.0;
   if (!details) return j;
   j["config_digest"] = im.config_digest;
   j["source"] = im.source;
