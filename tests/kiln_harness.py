@@ -246,3 +246,17 @@ def tree_manifest(root):
         for rel in paths:
             out[rel].append(sorted(paths))
     return out
+
+
+def comparable_tree(manifest):
+    """A tree manifest without what a capture never carries: instance-specific files and the
+    contents of the runtime's mount points."""
+    out = {}
+    for path, entry in manifest.items():
+        top = path.split("/")[0]
+        if path in ("etc/hostname", "etc/hosts", "etc/resolv.conf") or top == ".kiln":
+            continue
+        if path.startswith("var/lib/kiln-init") or (top in ("proc", "sys", "dev") and "/" in path):
+            continue
+        out[path] = entry
+    return out

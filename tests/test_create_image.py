@@ -1,27 +1,13 @@
 """Creating images from instances: exact, every consistency mode, lineage, and failure handling."""
 import os
-import stat
 import struct
 import subprocess
 import time
 
-from kiln_harness import (KilnTestCase, make_busybox_rootfs, make_rich_tree, require_tool,
+from kiln_harness import (comparable_tree, KilnTestCase, make_busybox_rootfs, make_rich_tree, require_tool,
                           tree_manifest)
 
-SKIP = {"etc/hostname", "etc/hosts", ".kiln", "var/lib/kiln-init"}
-
-
-def comparable(manifest):
-    """Drops instance-specific files and the runtime's mount points, which are never captured."""
-    out = {}
-    for path, entry in manifest.items():
-        top = path.split("/")[0]
-        if any(path == s or path.startswith(s + "/") for s in SKIP):
-            continue
-        if top in ("proc", "sys", "dev") and path != top:
-            continue
-        out[path] = entry
-    return out
+comparable = comparable_tree
 
 
 class CreateImageTest(KilnTestCase):
@@ -151,3 +137,50 @@ class CreateImageTest(KilnTestCase):
         self.assertEqual(self.kiln("exec", "src", "--", "echo", "thawed").stdout, "thawed\n")
         self.assertIn("ok", self.kiln("image", "verify").stdout)
         self.assertEqual(os.listdir(os.path.join(self.root, "tmp")), [])
+
+    def test_flatten_writes_one_merged_layer(self):
+        self.kiln("launch", "base", "--name", "gen1")
+        with open(os.path.join(self.rootfs_of("gen1"), "root", "one"), "w") as f:
+            f.write("1")
+        self.kiln("image", "create", "gen1", "--name", "two-layers", "--wait")
+        self.kiln("launch", "two-layers", "--name", "gen2")
+        src = self.rootfs_of("gen2")
+        os.remove(os.path.join(src, "etc", "os-release"))
+        with open(os.path.join(src, "root", "two"), "w") as f:
+            f.write("2")
+        want = comparable(tree_manifest(src))
+        self.kiln("stop", "gen2")  # a stopped instance is mounted just for the capture
+        self.kiln("image", "create", "gen2", "--name", "flat", "--flatten", "--wait")
+        info = self.kiln_json("image", "inspect", "flat")
+        self.assertEqual(len(info["layers"]), 1)
+        self.assertEqual(info["lineage"][0]["name"], "two-layers")
+        self.assertIn("flattened", info["history"][-1]["created_by"])
+        self.assertEqual(self.kiln_json("inspect", "gen2")["state"], "stopped")
+        self.kiln("launch", "flat", "--name", "flat1")
+        self.assertEqual(comparable(tree_manifest(self.rootfs_of("flat1"))), want)
+
+    def test_disk_full_during_capture(self):
+        self.daemon.stop()
+        small = self.path("small")
+        os.makedirs(small)
+        subprocess.run(["mount", "-t", "tmpfs", "-o", "size=40m", "kiln-test", small], check=True)
+        self.root = os.path.join(small, "root")
+        self.daemon = type(self.daemon)(self.root, self.socket)
+        self.daemon.start()
+        self.kiln("image", "import", make_busybox_rootfs(self.path("r2")), "--name", "tiny")
+        self.kiln("launch", "tiny", "--name", "full")
+        with open(os.path.join(self.rootfs_of("full"), "root", "fill"), "wb") as f:
+            f.write(os.urandom(22 << 20))
+        blobs_before = sorted(os.listdir(os.path.join(self.root, "blobs", "sha256")))
+        r = self.kiln("image", "create", "full", "--name", "nospace", "--wait", ok=False)
+        self.assertEqual(r.returncode, 1)
+        self.assertIn("No space left on device", r.stderr)
+        info = self.kiln_json("image", "inspect", "nospace")
+        self.assertEqual(info["state"], "failed")
+        self.assertIn("No space left on device", info["state_reason"])
+        # Thawed, nothing partial: no new blob, nothing in tmp, everything verifies.
+        self.assertEqual(self.kiln("exec", "full", "--", "echo", "thawed").stdout, "thawed\n")
+        self.assertEqual(sorted(os.listdir(os.path.join(self.root, "blobs", "sha256"))), blobs_before)
+        self.assertEqual(os.listdir(os.path.join(self.root, "tmp")), [])
+        self.assertIn("ok", self.kiln("image", "verify").stdout)
+        self.kiln("image", "rm", "nospace")

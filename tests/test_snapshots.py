@@ -2,19 +2,9 @@
 import os
 import subprocess
 
-from kiln_harness import KilnTestCase, make_busybox_rootfs, mounts_under, require_tool, tree_manifest
+from kiln_harness import comparable_tree, KilnTestCase, make_busybox_rootfs, mounts_under, require_tool, tree_manifest
 
-def comparable(manifest):
-    """Leaves out instance-specific files and the runtime's mount points, never captured."""
-    out = {}
-    for path, entry in manifest.items():
-        top = path.split("/")[0]
-        if path in ("etc/hostname", "etc/hosts") or top == ".kiln":
-            continue
-        if path.startswith("var/lib/kiln-init") or (top in ("proc", "sys", "dev") and "/" in path):
-            continue
-        out[path] = entry
-    return out
+comparable = comparable_tree
 
 
 class SnapshotTest(KilnTestCase):

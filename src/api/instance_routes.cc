@@ -9,6 +9,7 @@
 #include <nlohmann/json.hpp>
 
 #include <sys/stat.h>
+#include "api/reply.h"
 #include "api/routes.h"
 #include "base/fs.h"
 #include "base/ids.h"
@@ -24,24 +25,15 @@ namespace {
 
 using json = nlohmann::json;
 
-void Reply(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
-}
-
-void ReplyError(httplib::Response& res, const Error& e) {
-  Reply(res, HttpStatusFor(e.code()),
-        {{"error", {{"code", ErrorCodeName(e.code())}, {"message", e.message()}}}});
-}
-
-json InstanceJson(Context& ctx, const InstanceRecord& in) {
+// With details (one instance), the cgroup's live usage too; lists stay cheap and stable.
+json InstanceJson(Context& ctx, const InstanceRecord& in, bool details = true) {
   json j = {{"id", in.id},       {"name", in.name}, {"image_id", in.image_id},
             {"state", in.state}, {"type", in.type}, {"created", FormatTime(in.created_at)},
             {"env", in.env}};
   if (!in.state_reason.empty()) j["state_reason"] = in.state_reason;
   if (in.terminated_at) j["terminated"] = FormatTime(*in.terminated_at);
   if (auto im = ctx.catalog->GetImage(in.image_id)) j["image"] = im->name;
-  if (in.state == kInstanceRunning) {
+  if (details && in.state == kInstanceRunning) {
     CgroupUsage u = ReadCgroupUsage("/kiln/" + in.id);
     j["usage"] = {{"memory_bytes", u.memory_bytes},
                   {"memory_limit_hits", u.memory_limit_hits},
@@ -188,7 +180,7 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
     auto list = ctx.catalog->ListInstances(req.get_param_value("all") == "1");
     if (!list) return ReplyError(res, list.error());
     json out = json::array();
-    for (const auto& in : *list) out.push_back(InstanceJson(ctx, in));
+    for (const auto& in : *list) out.push_back(InstanceJson(ctx, in, false));
     Reply(res, 200, {{"instances", out}});
   });
   s.Post("/v1/instances", [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {

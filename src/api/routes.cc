@@ -1,5 +1,7 @@
 #include "api/routes.h"
 
+#include "api/reply.h"
+
 #include <nlohmann/json.hpp>
 
 #include "base/log.h"
@@ -14,16 +16,6 @@ namespace {
 
 using json = nlohmann::json;
 constexpr const char* kJson = "application/json";
-
-void Reply(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump() + "\n", kJson);
-}
-
-void ReplyError(httplib::Response& res, const Error& e) {
-  Reply(res, HttpStatusFor(e.code()),
-        {{"error", {{"code", ErrorCodeName(e.code())}, {"message", e.message()}}}});
-}
 
 template <typename T>
 bool Check(httplib::Response& res, const Result<T>& r) {
@@ -165,6 +157,7 @@ void InstallRoutes(httplib::Server& s, Context& ctx, InstanceManager& instances)
     cr.instance = j.value("instance", "");
     cr.name = j.value("name", "");
     cr.description = j.value("description", "");
+    cr.flatten = j.value("flatten", false);
     if (cr.instance.empty() && !j.contains("snapshot"))
       return ReplyError(res, Error::InvalidArgument("\"instance\" or \"snapshot\" is required"));
     auto mode = ParseConsistency(j.value("consistency", ""));

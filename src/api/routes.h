@@ -13,7 +13,4 @@ void InstallRoutes(httplib::Server& server, Context& ctx, InstanceManager& insta
 void InstallSnapshotRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 void InstallInstanceRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 
-// HTTP status for an error code, and the JSON body every error response carries.
-int HttpStatusFor(ErrorCode code);
-
 }  // namespace kiln

@@ -1,6 +1,7 @@
 // api: /v1/snapshots and the snapshot actions on instances.
 #include <nlohmann/json.hpp>
 
+#include "api/reply.h"
 #include "api/routes.h"
 #include "base/ids.h"
 #include "image/image_ops.h"
@@ -10,16 +11,6 @@ namespace kiln {
 namespace {
 
 using json = nlohmann::json;
-
-void Reply(httplib::Response& res, int status, const json& body) {
-  res.status = status;
-  res.set_content(body.dump() + "\n", "application/json");
-}
-
-void ReplyError(httplib::Response& res, const Error& e) {
-  Reply(res, HttpStatusFor(e.code()),
-        {{"error", {{"code", ErrorCodeName(e.code())}, {"message", e.message()}}}});
-}
 
 json SnapshotJson(Context& ctx, const SnapshotRecord& s) {
   json j = {{"id", s.id},

@@ -121,6 +121,19 @@ Status Catalog::Migrate() {
   return Ok();
 }
 
+Status Catalog::InsertLayers(const ImageRecord& im) {
+  for (size_t i = 0; i < im.layers.size(); ++i) {
+    const LayerRecord& l = im.layers[i];
+    ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT INTO image_layers (image_id, position, "
+                                               "digest, diff_id, media_type, size) VALUES "
+                                               "(?,?,?,?,?,?)"));
+    s.Bind(1, im.id).Bind(2, static_cast<int64_t>(i)).Bind(3, l.digest).Bind(4, l.diff_id);
+    s.Bind(5, l.media_type).Bind(6, static_cast<int64_t>(l.size));
+    TRY(s.Run());
+  }
+  return Ok();
+}
+
 Status Catalog::InsertImage(const ImageRecord& im) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(SqliteTxn txn, SqliteTxn::Begin(db_));
@@ -144,15 +157,7 @@ Status Catalog::InsertImage(const ImageRecord& im) {
   else
     ins.BindNull(12);
   TRY(ins.Run());
-  for (size_t i = 0; i < im.layers.size(); ++i) {
-    const LayerRecord& l = im.layers[i];
-    ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT INTO image_layers (image_id, position, "
-                                               "digest, diff_id, media_type, size) VALUES "
-                                               "(?,?,?,?,?,?)"));
-    s.Bind(1, im.id).Bind(2, static_cast<int64_t>(i)).Bind(3, l.digest).Bind(4, l.diff_id);
-    s.Bind(5, l.media_type).Bind(6, static_cast<int64_t>(l.size));
-    TRY(s.Run());
-  }
+  TRY(InsertLayers(im));
   for (const auto& [k, v] : im.tags) {
     ASSIGN_OR_RETURN(SqliteStmt s,
                      db_.Prepare("INSERT INTO image_tags (image_id, key, value) VALUES (?,?,?)"));
@@ -189,15 +194,7 @@ Status Catalog::CompleteImage(const ImageRecord& im) {
   ASSIGN_OR_RETURN(SqliteStmt del, db_.Prepare("DELETE FROM image_layers WHERE image_id = ?"));
   del.Bind(1, im.id);
   TRY(del.Run());
-  for (size_t i = 0; i < im.layers.size(); ++i) {
-    const LayerRecord& l = im.layers[i];
-    ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT INTO image_layers (image_id, position, "
-                                               "digest, diff_id, media_type, size) VALUES "
-                                               "(?,?,?,?,?,?)"));
-    s.Bind(1, im.id).Bind(2, static_cast<int64_t>(i)).Bind(3, l.digest).Bind(4, l.diff_id);
-    s.Bind(5, l.media_type).Bind(6, static_cast<int64_t>(l.size));
-    TRY(s.Run());
-  }
+  TRY(InsertLayers(im));
   return txn.Commit();
 }
 
@@ -226,7 +223,7 @@ Result<std::vector<ImageRecord>> Catalog::QueryImages(std::string_view where,
                                                       const std::string& arg) {
   std::string sql = "SELECT " + std::string(kImageColumns) + " FROM images";
   if (!where.empty()) sql += " WHERE " + std::string(where);
-  sql += " ORDER BY created_at, name";
+  sql += " ORDER BY rowid";  // creation order
   ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare(sql));
   if (!where.empty()) s.Bind(1, arg);
   std::vector<ImageRecord> out;
@@ -373,7 +370,7 @@ Result<std::vector<InstanceRecord>> Catalog::ListInstances(bool include_terminat
   std::lock_guard lock(mu_);
   std::string sql = "SELECT " + std::string(kInstanceColumns) + " FROM instances";
   if (!include_terminated) sql += " WHERE state != 'terminated'";
-  sql += " ORDER BY created_at, name";
+  sql += " ORDER BY rowid";  // creation order
   ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare(sql));
   std::vector<InstanceRecord> out;
   for (;;) {
@@ -468,7 +465,7 @@ Result<std::vector<SnapshotRecord>> Catalog::ListSnapshots(const std::string& in
   std::lock_guard lock(mu_);
   std::string sql = "SELECT " + std::string(kSnapshotColumns) + " FROM snapshots";
   if (!instance_id.empty()) sql += " WHERE instance_id = ?";
-  sql += " ORDER BY created_at, id";
+  sql += " ORDER BY rowid";  // creation order
   ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare(sql));
   if (!instance_id.empty()) s.Bind(1, instance_id);
   std::vector<SnapshotRecord> out;

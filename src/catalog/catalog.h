@@ -123,6 +123,7 @@ class Catalog {
   explicit Catalog(SqliteDb db) : db_(std::move(db)) {}
   Status Migrate();
   Status LoadDetails(ImageRecord& image);
+  Status InsertLayers(const ImageRecord& image);  // with mu_ held, inside a transaction
   Result<std::vector<ImageRecord>> QueryImages(std::string_view where, const std::string& arg);
 
   std::mutex mu_;  // one connection, used by one thread at a time

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "base/fs.h"
 #include "cli/cli_context.h"
 
 namespace kiln::cli {
@@ -34,18 +35,6 @@ class FrameDecoder {
   int exit_code() const { return exit_code_; }
 
  private:
-  static Status WriteFull(int fd, const char* p, size_t n) {
-    while (n > 0) {
-      ssize_t w = ::write(fd, p, n);
-      if (w < 0) {
-        if (errno == EINTR) continue;
-        return Error::Sys(errno, "write output");
-      }
-      p += w;
-      n -= static_cast<size_t>(w);
-    }
-    return Ok();
-  }
   std::string buf_;
   int exit_code_ = -1;
 };

@@ -13,7 +13,7 @@ void AddImageCreate(CLI::App& image, CliContext& cc) {
   struct Opts {
     std::string instance, name, description, snapshot;
     std::vector<std::string> tags;
-    bool stop = false, no_reboot = false, wait = false;
+    bool stop = false, no_reboot = false, wait = false, flatten = false;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = image.add_subcommand(
@@ -32,6 +32,9 @@ void AddImageCreate(CLI::App& image, CliContext& cc) {
                 "Capture without freezing (fastest, no consistency guarantee)")
       ->excludes(stop);
   cmd->add_flag("--wait", o->wait, "Wait until the image is available (or failed)");
+  cmd->add_flag("--flatten", o->flatten,
+                "Write one merged layer instead of the source's layers plus the change (for deep "
+                "chains)");
   cmd->callback([&cc, o] {
     cc.action = [&cc, o]() -> Status {
       nlohmann::json tags = nlohmann::json::object();
@@ -47,7 +50,8 @@ void AddImageCreate(CLI::App& image, CliContext& cc) {
       nlohmann::json body = {{"name", o->name},
                              {"description", o->description},
                              {"tags", tags},
-                             {"consistency", mode}};
+                             {"consistency", mode},
+                             {"flatten", o->flatten}};
       if (o->snapshot.empty())
         body["instance"] = o->instance;
       else

@@ -50,20 +50,23 @@ Result<StagedBlob> Stage(Context& ctx, const std::string& dir, std::string_view 
 // Builds, stages and publishes the new image's config and manifest; completes the record.
 Status FinishImage(Context& ctx, ImageRecord im, const ImageRecord& parent,
                    const CapturedLayer& layer, const InstanceRecord& instance, Consistency mode,
-                   const std::string& dir) {
+                   const std::string& dir, bool flatten) {
   ASSIGN_OR_RETURN(std::string parent_cfg, ctx.store->ReadAll(parent.config_digest));
   json cfg = json::parse(parent_cfg, nullptr, false);
   if (!cfg.is_object()) return Error::Corruption("parent image config is not JSON");
   std::string created = FormatTime(NowSeconds());
   cfg["created"] = created;
+  if (flatten) cfg["rootfs"]["diff_ids"] = json::array();
   cfg["rootfs"]["diff_ids"].push_back(layer.blob.digest);
-  if (!cfg.contains("history") || !cfg["history"].is_array()) cfg["history"] = json::array();
-  cfg["history"].push_back({{"created", created},
-                            {"created_by", "kiln image create " + instance.name + " (" +
-                                               instance.id + ", " + ConsistencyName(mode) + ")"},
-                            {"comment", im.description}});
+  if (flatten || !cfg.contains("history") || !cfg["history"].is_array())
+    cfg["history"] = json::array();
+  cfg["history"].push_back(
+      {{"created", created},
+       {"created_by", "kiln image create " + instance.name + " (" + instance.id + ", " +
+                          ConsistencyName(mode) + (flatten ? ", flattened" : "") + ")"},
+       {"comment", im.description}});
   ASSIGN_OR_RETURN(StagedBlob cblob, Stage(ctx, dir, cfg.dump()));
-  im.layers = parent.layers;
+  im.layers = flatten ? std::vector<LayerRecord>{} : parent.layers;
   im.layers.push_back(
       {layer.blob.digest, layer.blob.digest, std::string(oci::kLayerTar), layer.blob.size});
   std::vector<oci::Descriptor> descs;
@@ -113,10 +116,10 @@ const std::set<std::string>& InstanceSpecificPaths() {
 
 Result<CapturedLayer> CaptureInstance(Context& ctx, InstanceManager& instances,
                                       const InstanceRecord& instance, Consistency mode,
-                                      const std::string& dir) {
+                                      const std::string& dir, bool flatten) {
   ASSIGN_OR_RETURN(BlobWriter w, ctx.store->NewWriter(dir));
   TreeWriteOptions opts;
-  opts.overlay_upper = true;
+  opts.overlay_upper = !flatten;
   opts.exclude = InstanceSpecificPaths();
   std::string upper = JoinPath(instances.DirOf(instance.id), "upper");
   CapturedLayer out;
@@ -130,8 +133,17 @@ Result<CapturedLayer> CaptureInstance(Context& ctx, InstanceManager& instances,
       TRY_CTX(instances.Stop(instance.id), "stop for capture");
       restart = true;
     }
-    auto stats = WriteTreeAsTar(
-        upper, [&](const void* d, size_t n) { return w.Write(d, n); }, opts);
+    auto sink = [&](const void* d, size_t n) { return w.Write(d, n); };
+    Result<TreeWriteStats> stats = Error::Internal("not run");
+    if (flatten) {
+      Status walked = instances.WithMergedRoot(instance.id, [&](const std::string& root) -> Status {
+        stats = WriteTreeAsTar(root, sink, opts);
+        return Ok();
+      });
+      if (!walked) stats = std::move(walked).error();
+    } else {
+      stats = WriteTreeAsTar(upper, sink, opts);
+    }
     if (mode != Consistency::kNoReboot && running)
       out.frozen_seconds = std::chrono::duration<double>(Clock::now() - start).count();
     if (!stats) {
@@ -166,15 +178,16 @@ Result<ImageRecord> CreateImageFromInstance(Context& ctx, InstanceManager& insta
   im.tags = req.tags;
   TRY(ctx.catalog->InsertImage(im));  // reserves the name; recovery drops it if kilnd dies
   Consistency mode = req.mode;
-  ctx.jobs.Spawn([&ctx, &instances, im, parent, instance, mode] {
+  bool flatten = req.flatten;
+  ctx.jobs.Spawn([&ctx, &instances, im, parent, instance, mode, flatten] {
     Status st = [&]() -> Status {
       ASSIGN_OR_RETURN(TempDir dir, TempDir::Make(ctx.store->tmp_dir(), "create-"));
       ASSIGN_OR_RETURN(CapturedLayer layer,
-                       CaptureInstance(ctx, instances, instance, mode, dir.path()));
+                       CaptureInstance(ctx, instances, instance, mode, dir.path(), flatten));
       LogInfo("captured " + instance.name + ": " + std::to_string(layer.stats.entries) +
               " entries, " + std::to_string(layer.blob.size) + " bytes, frozen " +
               std::to_string(layer.frozen_seconds) + " s");
-      return FinishImage(ctx, im, parent, layer, instance, mode, dir.path());
+      return FinishImage(ctx, im, parent, layer, instance, mode, dir.path(), flatten);
     }();
     if (!st) {
       LogError("create image " + im.name + ": " + st.error().message());

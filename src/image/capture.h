@@ -26,9 +26,10 @@ struct CapturedLayer {
 };
 
 // Writes the instance's changes as a staged layer blob in dir.
+// flatten: the whole merged filesystem instead of the change set.
 Result<CapturedLayer> CaptureInstance(Context& ctx, InstanceManager& instances,
                                       const InstanceRecord& instance, Consistency mode,
-                                      const std::string& dir);
+                                      const std::string& dir, bool flatten = false);
 
 // What a capture leaves out: instance-specific files that must never be baked into an image.
 const std::set<std::string>& InstanceSpecificPaths();
@@ -39,13 +40,15 @@ struct CreateImageRequest {
   std::string description;
   std::map<std::string, std::string> tags;
   Consistency mode = Consistency::kFreeze;
+  bool flatten = false;  // one merged layer instead of the source's layers + the change
 };
 
 // Builds the new image's config and manifest over parent's layers plus layer, publishes them (and
 // the layer when it is staged) and completes the pending record im.
+// flatten: layer replaces parent's layers instead of going on top of them.
 Status FinishImage(Context& ctx, ImageRecord im, const ImageRecord& parent,
                    const CapturedLayer& layer, const InstanceRecord& instance, Consistency mode,
-                   const std::string& dir);
+                   const std::string& dir, bool flatten = false);
 
 // Validates, records the image as pending and returns it at once; the capture runs as a
 // background job that makes the image available, or failed with the reason.

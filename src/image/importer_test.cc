@@ -12,20 +12,7 @@ namespace {
 using testing::MakeTar;
 using testing::TarItem;
 
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string s) : s_(std::move(s)) {}
-  Result<size_t> Read(void* buf, size_t n) override {
-    size_t k = std::min(n, s_.size() - pos_);
-    s_.copy(static_cast<char*>(buf), k, pos_);
-    pos_ += k;
-    return k;
-  }
-
- private:
-  std::string s_;
-  size_t pos_ = 0;
-};
+using testing::StringSource;
 
 class ImporterTest : public testing::TempDirFixture {
  protected:

@@ -390,6 +390,26 @@ Result<UniqueFd> InstanceManager::OpenInInstance(const std::string& ref, const s
   return UniqueFd(static_cast<int>(fd));
 }
 
+Status InstanceManager::WithMergedRoot(const std::string& id,
+                                       const std::function<Status(const std::string&)>& fn) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(id));
+  std::string dir = DirOf(in.id), rootfs = Paths(dir, "rootfs");
+  if (IsMountPoint(rootfs)) return fn(rootfs);
+  ASSIGN_OR_RETURN(ImageRecord image, ctx_.catalog->GetImage(in.image_id));
+  TRY(FixUpper(dir));
+  std::vector<std::string> lowers;
+  for (auto it = image.layers.rbegin(); it != image.layers.rend(); ++it) {
+    ASSIGN_OR_RETURN(std::string p, ctx_.layers->Ensure(*it));
+    lowers.push_back(p);
+  }
+  TRY(MountOverlay(lowers, Paths(dir, "upper"), Paths(dir, "work"), rootfs));
+  Status st = fn(rootfs);
+  Status um = Unmount(rootfs);
+  TRY(st);
+  return um;
+}
+
 Status InstanceManager::Freeze(const std::string& id) {
   TRY(WriteFileAtomic(Paths(DirOf(id), "frozen"), "capture\n"));
   Status st = runtime_->Pause(id);

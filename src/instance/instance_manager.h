@@ -49,6 +49,9 @@ class InstanceManager {
   // Opens path inside a running instance's root filesystem. Symlinks resolve as they would inside
   // the instance (RESOLVE_IN_ROOT): nothing outside its root is ever reached.
   Result<UniqueFd> OpenInInstance(const std::string& ref, const std::string& path, int flags);
+  // Runs fn on the instance's merged root filesystem (image layers + its changes), mounting it for
+  // the call when the instance is stopped.
+  Status WithMergedRoot(const std::string& id, const std::function<Status(const std::string&)>& fn);
   // Freezes every process of a running instance (cgroup freezer). A marker in the instance dir
   // records the freeze until Thaw, so a kilnd that dies in between has its successor thaw it.
   Status Freeze(const std::string& id);

@@ -16,20 +16,7 @@ namespace {
 using testing::MakeTar;
 using testing::TarItem;
 
-class StringSource : public ByteSource {
- public:
-  explicit StringSource(std::string s) : s_(std::move(s)) {}
-  Result<size_t> Read(void* buf, size_t n) override {
-    size_t k = std::min(n, s_.size() - pos_);
-    std::memcpy(buf, s_.data() + pos_, k);
-    pos_ += k;
-    return k;
-  }
-
- private:
-  std::string s_;
-  size_t pos_ = 0;
-};
+using testing::StringSource;
 
 Result<LayerScan> Scan(const std::string& data) {
   StringSource src(data);

@@ -9,8 +9,25 @@
 #include <vector>
 
 #include "base/fs.h"
+#include "layer/byte_source.h"
 
 namespace kiln::testing {
+
+// Bytes from memory as a ByteSource.
+class StringSource : public ByteSource {
+ public:
+  explicit StringSource(std::string s) : s_(std::move(s)) {}
+  Result<size_t> Read(void* buf, size_t n) override {
+    size_t k = std::min(n, s_.size() - pos_);
+    s_.copy(static_cast<char*>(buf), k, pos_);
+    pos_ += k;
+    return k;
+  }
+
+ private:
+  std::string s_;
+  size_t pos_ = 0;
+};
 
 // A fresh directory under $TMPDIR, removed after the test.
 class TempDirFixture : public ::testing::Test {
