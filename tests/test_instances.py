@@ -64,6 +64,10 @@ class InstancesTest(KilnTestCase):
         self.assertIn("/.kiln/init", ps[0])
         self.assertLess(len(ps), 6, ps)
         self.assertGreater(len(pids), 6)
+        # The default seccomp profile filters syscalls (mode 2), with the default capabilities.
+        status = self.exec("web", "cat", "/proc/self/status").stdout
+        self.assertRegex(status, r"Seccomp:\s+2")
+        self.assertRegex(status, r"CapEff:\s+00000000a80425fb")
         # Limits are applied through the cgroup.
         with open(memory_limit_file(iid)) as f:
             self.assertEqual(int(f.read().strip()), 256 << 20)

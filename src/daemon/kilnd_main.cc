@@ -15,7 +15,9 @@
 #include "daemon/root_lock.h"
 #include "image/image_ops.h"
 #include "instance/instance_manager.h"
+#include "runtime/bundle_spec.h"
 #include "runtime/oci_runtime.h"
+#include "runtime/seccomp_profile.h"
 
 namespace {
 
@@ -35,7 +37,7 @@ std::string DefaultInitPath() {
 }
 
 int Run(const std::string& root, const std::string& socket, const std::string& runtime_name,
-        std::string init_path) {
+        std::string init_path, const std::string& seccomp_path) {
   using namespace kiln;
   // Signals are taken by sigwait below, never by a handler: block them before any thread starts.
   sigset_t sigs;
@@ -57,8 +59,17 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   if (!runtime) return Fail(runtime.error());
   LogInfo("OCI runtime: " + runtime->binary + " (" + runtime->reason + ")");
   if (init_path.empty()) init_path = DefaultInitPath();
+  nlohmann::json seccomp;
+  if (!seccomp_path.empty()) {
+    auto profile = LoadSeccompProfile(seccomp_path, DefaultCapabilities());
+    if (!profile) return Fail(profile.error().Context("seccomp profile"));
+    seccomp = std::move(*profile);
+    LogInfo("seccomp profile: " + seccomp_path);
+  } else {
+    LogWarn("no seccomp profile: instances run without a syscall filter");
+  }
   InstanceManager instances(**ctx, NewCliRuntime(runtime->binary, JoinPath(root, "runtime")),
-                            init_path);
+                            init_path, std::move(seccomp));
   if (auto st = instances.Adopt(); !st) return Fail(st.error().Context("re-adopt instances"));
 
   UnixHttpServer server;
@@ -91,6 +102,7 @@ int main(int argc, char** argv) {
   std::string socket = "/run/kiln/kiln.sock";
   std::string runtime;
   std::string init;
+  std::string seccomp = kiln::kDefaultSeccompProfile;
   bool debug = false;
   app.add_option("--root", root, "Directory holding kiln's store and catalog")
       ->capture_default_str();
@@ -99,12 +111,15 @@ int main(int argc, char** argv) {
                  "OCI runtime binary (default: crun on cgroup v2, else runc)");
   app.add_option("--init", init,
                  "kiln-init binary for images without an init (default: next to kilnd)");
+  app.add_option("--seccomp-profile", seccomp,
+                 "Seccomp profile for instances (containers/moby JSON); \"\" for none")
+      ->capture_default_str();
   app.add_flag("--debug", debug, "Log debug messages");
   app.set_version_flag("--version", KILN_VERSION);
   CLI11_PARSE(app, argc, argv);
   if (debug) kiln::SetLogLevel(kiln::LogLevel::kDebug);
   try {
-    return Run(root, socket, runtime, init);
+    return Run(root, socket, runtime, init, seccomp);
   } catch (const std::exception& e) {
     return Fail(kiln::Error::Internal(std::string("unexpected: ") + e.what()));
   }

@@ -75,10 +75,11 @@ Result<ImageProcess> ProcessFromConfig(Context& ctx, const ImageRecord& image) {
 }  // namespace
 
 InstanceManager::InstanceManager(Context& ctx, std::unique_ptr<OciRuntime> runtime,
-                                 std::string init_binary)
+                                 std::string init_binary, nlohmann::json seccomp)
     : ctx_(ctx),
       runtime_(std::move(runtime)),
       init_binary_(std::move(init_binary)),
+      seccomp_(std::move(seccomp)),
       dir_(JoinPath(ctx.root, "instances")) {}
 
 std::string InstanceManager::DirOf(const std::string& id) const {
@@ -133,6 +134,7 @@ Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& ima
   spec.env.push_back("KILN_INSTANCE_ID=" + in.id);
   for (const auto& e : in.env) spec.env.push_back(e);
   spec.cgroups_path = "/kiln/" + in.id;
+  spec.seccomp = seccomp_;
   spec.cpu_millis = type.cpu_millis;
   spec.memory_bytes = type.memory_bytes;
   spec.pids = type.pids;

@@ -9,6 +9,8 @@
 #include <string>
 #include <vector>
 
+#include <nlohmann/json.hpp>
+
 #include "base/subprocess.h"
 #include "catalog/catalog.h"
 #include "context/context.h"
@@ -27,7 +29,9 @@ struct LaunchRequest {
 
 class InstanceManager {
  public:
-  InstanceManager(Context& ctx, std::unique_ptr<OciRuntime> runtime, std::string init_binary);
+  // seccomp: linux.seccomp for every instance (null: none).
+  InstanceManager(Context& ctx, std::unique_ptr<OciRuntime> runtime, std::string init_binary,
+                  nlohmann::json seccomp = nullptr);
 
   // All count instances start, or none is left behind.
   Result<std::vector<InstanceRecord>> Launch(const LaunchRequest& req);
@@ -72,6 +76,7 @@ class InstanceManager {
   Context& ctx_;
   std::unique_ptr<OciRuntime> runtime_;
   std::string init_binary_;
+  nlohmann::json seccomp_;
   std::string dir_;
   std::mutex mu_;  // lifecycle changes, one at a time
 };

@@ -64,7 +64,7 @@ json BuildOciSpec(const BundleSpec& s) {
   if (s.cpu_millis > 0) resources["cpu"] = {{"quota", s.cpu_millis * 100}, {"period", 100000}};
   if (s.pids > 0) resources["pids"] = {{"limit", s.pids}};
   resources["devices"] = json::array({{{"allow", false}, {"access", "rwm"}}});
-  return {
+  json spec = {
       {"ociVersion", "1.0.2"},
       {"process",
        {{"terminal", false},
@@ -88,6 +88,8 @@ json BuildOciSpec(const BundleSpec& s) {
         {"readonlyPaths",
          {"/proc/bus", "/proc/fs", "/proc/irq", "/proc/sys", "/proc/sysrq-trigger"}}}},
   };
+  if (!s.seccomp.is_null()) spec["linux"]["seccomp"] = s.seccomp;
+  return spec;
 }
 
 }  // namespace kiln

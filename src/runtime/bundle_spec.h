@@ -30,6 +30,7 @@ struct BundleSpec {
   int64_t pids = 0;          // 0: no limit
   bool cgroup_namespace = true;
   std::vector<BindMount> binds;
+  nlohmann::json seccomp;  // linux.seccomp, or null for none
 };
 
 nlohmann::json BuildOciSpec(const BundleSpec& spec);
