@@ -61,31 +61,26 @@ Status CopyOut(CliContext& cc, const Endpoint& src, const std::string& dst) {
   std::string path =
       "/v1/instances/" + ApiClient::Escape(src.instance) + "/files?path=" + ApiClient::Escape(from);
   std::string dest = Trim(dst);
-  struct stat st;
-  if (::stat(dest.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
-    ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(dest, O_RDONLY | O_DIRECTORY));
+  auto unpack_into = [&](int dirfd) {
     return DownloadConsumed(
         cc, path,
-        [&](int fd) -> Status {
+        [dirfd](int fd) -> Status {
           FdSource in(fd);
-          auto r = UnpackTarAt(&in, dir.get());
+          auto r = UnpackTarAt(&in, dirfd);
           if (!r) return std::move(r).error();
           return Ok();
         },
         nullptr);
+  };
+  struct stat st;
+  if (::stat(dest.c_str(), &st) == 0 && S_ISDIR(st.st_mode)) {
+    ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(dest, O_RDONLY | O_DIRECTORY));
+    return unpack_into(dir.get());
   }
   // dest names the copy itself: unpack beside it, then rename into place.
   ASSIGN_OR_RETURN(TempDir tmp, TempDir::Make(Dirname(dest), ".kiln-cp-"));
   ASSIGN_OR_RETURN(UniqueFd dir, OpenFile(tmp.path(), O_RDONLY | O_DIRECTORY));
-  TRY(DownloadConsumed(
-      cc, path,
-      [&](int fd) -> Status {
-        FdSource in(fd);
-        auto r = UnpackTarAt(&in, dir.get());
-        if (!r) return std::move(r).error();
-        return Ok();
-      },
-      nullptr));
+  TRY(unpack_into(dir.get()));
   if (::rename(JoinPath(tmp.path(), name).c_str(), dest.c_str()) != 0)
     return Error::Sys(errno, "place " + dest);
   return Ok();

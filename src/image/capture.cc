@@ -157,25 +157,34 @@ Result<CapturedLayer> CaptureInstance(Context& ctx, InstanceManager& instances,
   return out;
 }
 
-Result<ImageRecord> CreateImageFromInstance(Context& ctx, InstanceManager& instances,
-                                            const CreateImageRequest& req) {
+Result<ImageRecord> NewDerivedImage(const CreateImageRequest& req, const ImageRecord& parent,
+                                    std::string source) {
   TRY(ValidateName(req.name, "image"));
   if (req.description.size() > 1024)
     return Error::InvalidArgument("description is longer than 1024 characters");
   for (const auto& [k, v] : req.tags) TRY(ValidateTag(k, v));
-  ASSIGN_OR_RETURN(InstanceRecord instance, ctx.catalog->GetInstance(req.instance));
-  if (instance.state != kInstanceRunning && instance.state != kInstanceStopped)
-    return Error::Conflict("instance " + instance.name + " is " + instance.state);
-  ASSIGN_OR_RETURN(ImageRecord parent, ctx.catalog->GetImage(instance.image_id));
   ImageRecord im;
   im.id = NewId("ami-");
   im.name = req.name;
   im.description = req.description;
   im.created_at = NowSeconds();
   im.state = kImagePending;
-  im.source = "instance:" + instance.id + ":" + ConsistencyName(req.mode);
+  im.source = std::move(source);
   im.parent_id = parent.id;
   im.tags = req.tags;
+  return im;
+}
+
+Result<ImageRecord> CreateImageFromInstance(Context& ctx, InstanceManager& instances,
+                                            const CreateImageRequest& req) {
+  TRY(ValidateName(req.name, "image"));  // before looking anything up: the clearest error first
+  ASSIGN_OR_RETURN(InstanceRecord instance, ctx.catalog->GetInstance(req.instance));
+  if (instance.state != kInstanceRunning && instance.state != kInstanceStopped)
+    return Error::Conflict("instance " + instance.name + " is " + instance.state);
+  ASSIGN_OR_RETURN(ImageRecord parent, ctx.catalog->GetImage(instance.image_id));
+  ASSIGN_OR_RETURN(
+      ImageRecord im,
+      NewDerivedImage(req, parent, "instance:" + instance.id + ":" + ConsistencyName(req.mode)));
   TRY(ctx.catalog->InsertImage(im));  // reserves the name; recovery drops it if kilnd dies
   Consistency mode = req.mode;
   bool flatten = req.flatten;

@@ -50,6 +50,10 @@ Status FinishImage(Context& ctx, ImageRecord im, const ImageRecord& parent,
                    const CapturedLayer& layer, const InstanceRecord& instance, Consistency mode,
                    const std::string& dir, bool flatten = false);
 
+// A new pending image record over parent (validated, not yet inserted).
+Result<ImageRecord> NewDerivedImage(const CreateImageRequest& req, const ImageRecord& parent,
+                                    std::string source);
+
 // Validates, records the image as pending and returns it at once; the capture runs as a
 // background job that makes the image available, or failed with the reason.
 Result<ImageRecord> CreateImageFromInstance(Context& ctx, InstanceManager& instances,

@@ -71,19 +71,10 @@ Status RemoveSnapshot(Context& ctx, const std::string& snapshot) {
 Result<ImageRecord> CreateImageFromSnapshot(Context& ctx, const std::string& snapshot,
                                             const CreateImageRequest& req) {
   TRY(ValidateName(req.name, "image"));
-  for (const auto& [k, v] : req.tags) TRY(ValidateTag(k, v));
   ASSIGN_OR_RETURN(SnapshotRecord snap, ctx.catalog->GetSnapshot(snapshot));
   ASSIGN_OR_RETURN(InstanceRecord in, ctx.catalog->GetInstance(snap.instance_id));
   ASSIGN_OR_RETURN(ImageRecord parent, ctx.catalog->GetImage(in.image_id));
-  ImageRecord im;
-  im.id = NewId("ami-");
-  im.name = req.name;
-  im.description = req.description;
-  im.created_at = NowSeconds();
-  im.state = kImagePending;
-  im.source = "snapshot:" + snap.id;
-  im.parent_id = parent.id;
-  im.tags = req.tags;
+  ASSIGN_OR_RETURN(ImageRecord im, NewDerivedImage(req, parent, "snapshot:" + snap.id));
   TRY(ctx.catalog->InsertImage(im));
   ASSIGN_OR_RETURN(TempDir dir, TempDir::Make(ctx.store->tmp_dir(), "from-snapshot-"));
   CapturedLayer layer;
