@@ -57,6 +57,16 @@ Result<archive_entry*> TarReader::Next() {
   return e;
 }
 
+Result<TarReader::Block> TarReader::ReadBlock() {
+  Block b;
+  la_int64_t off = 0;
+  int rc = archive_read_data_block(a_, &b.data, &b.size, &off);
+  if (rc == ARCHIVE_EOF) return Block{};
+  if (rc < ARCHIVE_WARN) return ArchiveError("damaged archive");
+  b.offset = off;
+  return b;
+}
+
 Result<size_t> TarReader::ReadData(void* buf, size_t n) {
   la_ssize_t r = archive_read_data(a_, buf, n);
   if (r < 0) return ArchiveError("damaged archive");

@@ -27,6 +27,14 @@ class TarReader {
   // The next entry, or nullptr at the end of the archive.
   Result<archive_entry*> Next();
   Result<size_t> ReadData(void* buf, size_t n);
+  // The next data block of the entry and its offset in the file; size 0 at the end. Sparse
+  // entries come as blocks with gaps between them (the holes).
+  struct Block {
+    const void* data = nullptr;
+    size_t size = 0;
+    int64_t offset = 0;
+  };
+  Result<Block> ReadBlock();
   // Reads to the end of the underlying stream. Returns the digests of the raw (as stored) and the
   // decompressed bytes.
   Status Finish();

@@ -80,7 +80,7 @@ class TreeTarWriter {
     if (archive_read_disk_entry_from_file(disk_, e, fd.valid() ? fd.get() : -1, &st) != ARCHIVE_OK)
       return Error(ErrorCode::kIO, "read " + abs + ": " + DiskError());
     archive_entry_set_pathname(e, rel.c_str());
-    archive_entry_sparse_clear(e);  // sparse maps are written as plain data here
+    // Sparse files keep their map: the pax writer takes the whole stream and skips the holes.
     bool opaque = false;
     if (opts_.overlay_upper) opaque = DropOverlayXattrs(e);
     archive_entry* sparse = nullptr;

@@ -19,7 +19,6 @@
 namespace kiln {
 namespace {
 
-constexpr size_t kBuf = 1 << 17;
 constexpr std::string_view kWhiteoutPrefix = ".wh.";
 constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
@@ -37,7 +36,7 @@ int OpenBeneath(int root, const std::string& rel, int flags) {
 class Unpacker {
  public:
   Unpacker(ByteSource* in, UniqueFd root, bool whiteouts)
-      : reader_(in), whiteouts_(whiteouts), root_(std::move(root)), buf_(new char[kBuf]) {}
+      : reader_(in), whiteouts_(whiteouts), root_(std::move(root)) {}
 
   Result<UnpackStats> Run() {
     for (;;) {
@@ -121,12 +120,23 @@ class Unpacker {
         UniqueFd f(::openat(dir.get(), name.c_str(),
                             O_WRONLY | O_CREAT | O_EXCL | O_NOFOLLOW | O_CLOEXEC, 0600));
         if (!f.valid()) return Error::Sys(errno, "create");
+        // Blocks at their offsets: the gaps a sparse entry leaves stay holes in the file.
         for (;;) {
-          ASSIGN_OR_RETURN(size_t n, reader_.ReadData(buf_.get(), kBuf));
-          if (n == 0) break;
-          TRY(WriteFull(f.get(), buf_.get(), n));
-          stats_.bytes += n;
+          ASSIGN_OR_RETURN(TarReader::Block b, reader_.ReadBlock());
+          if (b.size == 0) break;
+          const char* p = static_cast<const char*>(b.data);
+          for (size_t done = 0; done < b.size;) {
+            ssize_t w =
+                ::pwrite(f.get(), p + done, b.size - done, b.offset + static_cast<off_t>(done));
+            if (w < 0) {
+              if (errno == EINTR) continue;
+              return Error::Sys(errno, "write");
+            }
+            done += static_cast<size_t>(w);
+          }
+          stats_.bytes += b.size;
         }
+        if (::ftruncate(f.get(), archive_entry_size(e)) != 0) return Error::Sys(errno, "truncate");
         return Metadata(f.get(), rel, e, false);
       }
       case EntryType::kSymlink: {
@@ -207,7 +217,6 @@ class Unpacker {
   bool whiteouts_;
   EntryPolicy policy_;
   UniqueFd root_;
-  std::unique_ptr<char[]> buf_;
   UnpackStats stats_;
   std::map<std::string, std::array<struct timespec, 2>> dir_times_;
 };
