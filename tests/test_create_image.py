@@ -1,4 +1,5 @@
 """Creating images from instances: exact, every consistency mode, lineage, and failure handling."""
+import json
 import os
 import struct
 import subprocess
@@ -93,6 +94,9 @@ class CreateImageTest(KilnTestCase):
         subprocess.run(["umoci", "unpack", "--image", f"{self.path('lay')}:derived",
                         self.path("bundle")], check=True, capture_output=True)
         self.assertEqual(comparable(tree_manifest(self.path("bundle", "rootfs"))), want)
+        insp = json.loads(subprocess.run([require_tool("skopeo"), "inspect", f"oci:{self.path('lay')}:derived"],
+                                         check=True, capture_output=True, text=True).stdout)
+        self.assertEqual(insp["Layers"], [l["digest"] for l in info["layers"]])
 
     def test_consistency_modes(self):
         self.kiln("launch", "base", "--name", "src")

@@ -116,10 +116,10 @@ class InstancesTest(KilnTestCase):
         self.assertEqual(self.kiln("logs", "box").stdout.count("running user-data"), 1)
 
     def test_count_and_terminate_leaves_nothing(self):
-        ids = self.launch("--count", "3", "--name", "web-{n}")
-        self.assertEqual(len(ids), 3)
-        names = sorted(i["name"] for i in self.kiln_json("ls"))
-        self.assertEqual(names, ["web-1", "web-2", "web-3"])
+        ids = self.launch("--count", "10", "--name", "web-{n}")
+        self.assertEqual(len(ids), 10)
+        names = [i["name"] for i in self.kiln_json("ls")]
+        self.assertEqual(names, [f"web-{n}" for n in range(1, 11)])
         for i, iid in enumerate(ids, 1):
             self.assertEqual(self.exec(f"web-{i}", "hostname").stdout.strip(), f"web-{i}")
         r = self.kiln("rm", "web-1", ok=False)
@@ -127,7 +127,7 @@ class InstancesTest(KilnTestCase):
         self.assertIn("--force", r.stderr)
         self.kiln("stop", "web-1")
         self.kiln("rm", "web-1")
-        self.kiln("rm", "-f", "web-2", "web-3")
+        self.kiln("rm", "-f", *[f"web-{n}" for n in range(2, 11)])
         self.assertEqual(self.kiln_json("ls"), [])
         terminated = self.kiln_json("ls", "--all")
         self.assertEqual({i["state"] for i in terminated}, {"terminated"})
