@@ -242,3 +242,56 @@ class DeepStackTest(KilnTestCase):
         files = self.kiln("exec", "deep1", "--", "ls", "/layers").stdout.split()
         self.assertEqual(len(files), 199)
         self.assertEqual(self.kiln("exec", "deep1", "--", "cat", "/layers/150").stdout, "150")
+
+
+class ImageProcessTest(KilnTestCase):
+    """An image's own Entrypoint/Cmd, Env, WorkingDir and User run instead of kiln-init."""
+
+    def test_entrypoint_cmd_env_workdir_user(self):
+        require_tool("runc")
+        import hashlib
+
+        def sha(b):
+            return "sha256:" + hashlib.sha256(b).hexdigest()
+
+        base = make_busybox_rootfs(self.path("rootfs"))
+        os.makedirs(os.path.join(base, "srv", "app"))
+        os.chmod(os.path.join(base, "srv", "app"), 0o777)
+        subprocess.run(["tar", "-C", base, "-cf", self.path("l.tar"), "."], check=True)
+        with open(self.path("l.tar"), "rb") as f:
+            layer = f.read()
+        cfg = json.dumps({"architecture": "amd64", "os": "linux",
+                          "config": {"Entrypoint": ["/bin/sh", "-c"],
+                                     "Cmd": ["echo $GREETING $(id -u) $(pwd) > /tmp/started; exec sleep 1000"],
+                                     "Env": ["PATH=/bin", "GREETING=from-cmd"],
+                                     "WorkingDir": "/srv/app", "User": "1000:1000"},
+                          "rootfs": {"type": "layers", "diff_ids": [sha(layer)]}}).encode()
+        manifest = json.dumps({
+            "schemaVersion": 2, "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {"mediaType": "application/vnd.oci.image.config.v1+json", "digest": sha(cfg), "size": len(cfg)},
+            "layers": [{"mediaType": "application/vnd.oci.image.layer.v1.tar", "digest": sha(layer),
+                        "size": len(layer)}]}).encode()
+        lay = self.path("app")
+        os.makedirs(os.path.join(lay, "blobs", "sha256"))
+        for blob in [layer, cfg, manifest]:
+            with open(os.path.join(lay, "blobs", "sha256", sha(blob)[7:]), "wb") as f:
+                f.write(blob)
+        with open(os.path.join(lay, "index.json"), "w") as f:
+            json.dump({"schemaVersion": 2, "manifests": [{
+                "mediaType": "application/vnd.oci.image.manifest.v1+json", "digest": sha(manifest),
+                "size": len(manifest)}]}, f)
+        with open(os.path.join(lay, "oci-layout"), "w") as f:
+            f.write('{"imageLayoutVersion":"1.0.0"}')
+        self.kiln("image", "import", lay, "--name", "app")
+        self.kiln("launch", "app", "--name", "svc")
+        for _ in range(50):
+            r = self.kiln("exec", "svc", "--", "cat", "/tmp/started", ok=None)
+            if r.returncode == 0:
+                break
+            time.sleep(0.1)
+        self.assertEqual(r.stdout, "from-cmd 1000 /srv/app\n")
+        ps = self.kiln("exec", "svc", "--", "ps", "-o", "pid,args").stdout
+        self.assertIn("1 sleep 1000", " ".join(ps.split()))
+        # exec's own -w and -u.
+        self.assertEqual(self.kiln("exec", "-w", "/tmp", "-u", "0:0", "svc", "--", "sh", "-c",
+                                   "pwd; id -u").stdout, "/tmp\n0\n")

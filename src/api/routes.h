@@ -9,6 +9,9 @@
 
 namespace kiln {
 
+class UnixHttpServer;
+// kiln shell's upgraded connections.
+void InstallShell(UnixHttpServer& server, Context& ctx, InstanceManager& instances);
 void InstallRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 void InstallSnapshotRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 void InstallInstanceRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);

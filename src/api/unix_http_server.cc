@@ -119,6 +119,17 @@ void UnixHttpServer::HandleConnection(int fd) {
     bool closed = false;
     // Keep-alive: serve requests on this connection until the client closes or we stop.
     while (!closed && WaitForRequest(fd)) {
+      if (upgrade_handler_) {
+        char head[256];
+        ssize_t n = ::recv(fd, head, sizeof head, MSG_PEEK);
+        if (n > 0 && std::string_view(head, static_cast<size_t>(n)).starts_with(upgrade_prefix_) &&
+            std::string_view(head, static_cast<size_t>(n)).find("/shell") !=
+                std::string_view::npos) {
+          upgrade_handler_(fd);  // owns fd from here
+          fd = -1;
+          break;
+        }
+      }
       try {
         if (!process_request(stream, /*close_connection=*/false, closed, nullptr)) break;
       } catch (const std::exception& e) {
@@ -126,7 +137,7 @@ void UnixHttpServer::HandleConnection(int fd) {
         break;
       }
     }
-    ::close(fd);
+    if (fd >= 0) ::close(fd);
   }
   std::lock_guard lock(mu_);
   if (--active_ == 0) idle_.notify_all();

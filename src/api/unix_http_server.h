@@ -7,6 +7,7 @@
 
 #include <atomic>
 #include <condition_variable>
+#include <functional>
 #include <mutex>
 #include <string>
 
@@ -22,11 +23,19 @@ class UnixHttpServer : public httplib::Server {
   // Serves until Shutdown(); then waits for requests in flight.
   void ServeUnix();
   void Shutdown();
+  // Connections whose request line starts with `prefix` are handed over whole to `handler`
+  // (which owns the fd) instead of httplib: for upgraded, bidirectional streams (kiln shell).
+  void SetUpgradeHandler(std::string prefix, std::function<void(int fd)> handler) {
+    upgrade_prefix_ = std::move(prefix);
+    upgrade_handler_ = std::move(handler);
+  }
 
  private:
   void HandleConnection(int fd);
   bool WaitForRequest(int fd);
 
+  std::string upgrade_prefix_;
+  std::function<void(int)> upgrade_handler_;
   UniqueFd listen_fd_;
   std::string path_;
   std::atomic<bool> stopping_{false};

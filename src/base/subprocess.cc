@@ -3,6 +3,7 @@
 #include <fcntl.h>
 #include <poll.h>
 #include <signal.h>
+#include <sys/ioctl.h>
 #include <sys/prctl.h>
 #include <sys/wait.h>
 #include <unistd.h>
@@ -43,6 +44,7 @@ Result<Subprocess> Subprocess::Spawn(const std::vector<std::string>& argv,
     ::signal(SIGPIPE, SIG_DFL);
     if (opts.new_session) ::setsid();
     if (opts.die_with_parent) ::prctl(PR_SET_PDEATHSIG, SIGKILL);
+    if (opts.controlling_tty && opts.stdin_fd >= 0) ::ioctl(opts.stdin_fd, TIOCSCTTY, 0);
     int devnull = ::open("/dev/null", O_RDWR);
     int fds[3] = {opts.stdin_fd, opts.stdout_fd, opts.stderr_fd};
     for (int i = 0; i < 3; ++i) {

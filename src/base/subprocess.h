@@ -21,6 +21,8 @@ struct SpawnOptions {
   // SIGKILL the child when the thread that spawned it dies (kilnd crashing mid-command must not
   // leave a runtime command finishing behind the back of the next kilnd's recovery).
   bool die_with_parent = false;
+  // With new_session: make stdin (a terminal) the child's controlling terminal.
+  bool controlling_tty = false;
 };
 
 class Subprocess {

@@ -49,6 +49,7 @@ void AddVersion(CLI::App& app, CliContext& cc);
 void AddLaunch(CLI::App& app, CliContext& cc);
 void AddSnapshot(CLI::App& app, CliContext& cc);
 void AddCp(CLI::App& app, CliContext& cc);
+void AddShell(CLI::App& app, CliContext& cc, int* exit_code);
 void AddInstanceList(CLI::App& app, CliContext& cc);
 void AddInstanceInspect(CLI::App& app, CliContext& cc);
 void AddLogs(CLI::App& app, CliContext& cc);

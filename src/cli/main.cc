@@ -73,6 +73,7 @@ int main(int argc, char** argv) {
   AddLogs(app, cc);
   AddSnapshot(app, cc);
   AddCp(app, cc);
+  AddShell(app, cc, &exec_exit);
 
   try {
     app.parse(argc, argv);

@@ -76,6 +76,7 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   InstallRoutes(server, **ctx, instances);
   InstallInstanceRoutes(server, **ctx, instances);
   InstallSnapshotRoutes(server, **ctx, instances);
+  InstallShell(server, **ctx, instances);
   if (auto st = MakeDirs(Dirname(socket), 0755); !st) return Fail(st.error());
   if (auto st = server.BindUnix(socket, 0660); !st) return Fail(st.error());
   LogInfo("kilnd " KILN_VERSION " serving on " + socket + " (root " + root + ")");

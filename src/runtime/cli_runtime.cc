@@ -82,6 +82,10 @@ class CliRuntime : public OciRuntime {
     o.stdout_fd = out;
     o.stderr_fd = err;
     o.die_with_parent = true;
+    // With a tty, stdin is the slave of a terminal kilnd holds: the runtime, as session leader
+    // with it as controlling terminal, puts it in raw mode and follows its window size.
+    o.new_session = opts.tty;
+    o.controlling_tty = opts.tty;
     return Subprocess::Spawn(argv, o);
   }
 
