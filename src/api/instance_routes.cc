@@ -11,6 +11,7 @@
 #include <sys/stat.h>
 #include "api/reply.h"
 #include "api/routes.h"
+#include "base/frames.h"
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -54,9 +55,8 @@ void WithInstance(httplib::Response& res, Context& ctx, F&& f) {
 }
 
 Status WriteFrame(httplib::DataSink& sink, char stream, const char* data, uint32_t n) {
-  char head[5] = {stream, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                  static_cast<char>(n >> 8), static_cast<char>(n)};
-  if (!sink.write(head, 5) || (n > 0 && !sink.write(data, n)))
+  std::string head = FrameHeader(stream, n);
+  if (!sink.write(head.data(), head.size()) || (n > 0 && !sink.write(data, n)))
     return Error(ErrorCode::kIO, "client went away");
   return Ok();
 }

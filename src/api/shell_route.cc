@@ -23,6 +23,7 @@
 
 #include "api/reply.h"
 #include "api/routes.h"
+#include "base/frames.h"
 #include "base/fs.h"
 #include "base/log.h"
 
@@ -43,9 +44,8 @@ bool SendAll(int fd, const char* p, size_t n) {
 }
 
 bool SendFrame(int fd, char type, const char* data, uint32_t n) {
-  char head[5] = {type, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                  static_cast<char>(n >> 8), static_cast<char>(n)};
-  return SendAll(fd, head, 5) && (n == 0 || SendAll(fd, data, n));
+  std::string head = FrameHeader(type, n);
+  return SendAll(fd, head.data(), head.size()) && (n == 0 || SendAll(fd, data, n));
 }
 
 void SendError(int fd, const Error& e) {
@@ -133,7 +133,7 @@ void Serve(int conn, InstanceManager& mgr) {
   std::string ok =
       "HTTP/1.1 101 Switching Protocols\r\nUpgrade: kiln-tty\r\nConnection: Upgrade\r\n\r\n";
   if (!SendAll(conn, ok.data(), ok.size())) return;
-  std::string in;  // frames from the client, not yet complete
+  FrameReader in;  // frames from the client
   char buf[16384];
   bool client_gone = false;
   for (;;) {
@@ -156,21 +156,19 @@ void Serve(int conn, InstanceManager& mgr) {
         client_gone = true;
         break;
       }
-      in.append(buf, static_cast<size_t>(n));
-      while (in.size() >= 5) {
-        uint32_t len = (static_cast<uint8_t>(in[1]) << 24) | (static_cast<uint8_t>(in[2]) << 16) |
-                       (static_cast<uint8_t>(in[3]) << 8) | static_cast<uint8_t>(in[4]);
-        if (in.size() < 5 + static_cast<size_t>(len)) break;
-        if (in[0] == 1) {
-          (void)WriteFull(master->get(), in.data() + 5, len);
-        } else if (in[0] == 4 && len == 4) {
+      in.Append(buf, static_cast<size_t>(n));
+      char type;
+      std::string payload;
+      while (in.Next(type, payload)) {
+        if (type == 1) {
+          (void)WriteFull(master->get(), payload.data(), payload.size());
+        } else if (type == 4 && payload.size() == 4) {
           auto u = [&](size_t i) {
-            return static_cast<uint16_t>((static_cast<uint8_t>(in[5 + i]) << 8) |
-                                         static_cast<uint8_t>(in[6 + i]));
+            return static_cast<uint16_t>((static_cast<uint8_t>(payload[i]) << 8) |
+                                         static_cast<uint8_t>(payload[i + 1]));
           };
           Resize(master->get(), u(0), u(2));
         }
-        in.erase(0, 5 + len);
       }
     }
   }

@@ -2,6 +2,7 @@
 #include <sys/stat.h>
 
 #include "base/error.h"
+#include "base/frames.h"
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/sha256.h"
@@ -73,6 +74,25 @@ TEST(IdsTest, IdsAndNames) {
   EXPECT_FALSE(ValidateName(std::string(129, 'a'), "image"));
   EXPECT_FALSE(ValidateName(id, "image"));
   EXPECT_EQ(FormatTime(0), "1970-01-01T00:00:00Z");
+}
+
+TEST(FramesTest, ReassemblesFramesSplitAnywhere) {
+  std::string stream =
+      FrameHeader(1, 5) + "hello" + FrameHeader(3, 0) + FrameHeader(2, 300) + std::string(300, 'x');
+  for (size_t cut = 0; cut <= stream.size(); cut += 7) {
+    FrameReader r;
+    std::vector<std::pair<char, std::string>> got;
+    char type;
+    std::string payload;
+    r.Append(stream.data(), cut);
+    while (r.Next(type, payload)) got.emplace_back(type, payload);
+    r.Append(stream.data() + cut, stream.size() - cut);
+    while (r.Next(type, payload)) got.emplace_back(type, payload);
+    ASSERT_EQ(got.size(), 3u) << cut;
+    EXPECT_EQ(got[0], std::make_pair('\1', std::string("hello")));
+    EXPECT_EQ(got[1], std::make_pair('\3', std::string()));
+    EXPECT_EQ(got[2].second.size(), 300u);
+  }
 }
 
 class FsTest : public TempDirFixture {};

@@ -4,6 +4,7 @@
 
 #include <iostream>
 
+#include "base/frames.h"
 #include "base/fs.h"
 #include "cli/cli_context.h"
 
@@ -14,14 +15,10 @@ namespace {
 class FrameDecoder {
  public:
   Status Feed(const char* d, size_t n) {
-    buf_.append(d, n);
-    while (buf_.size() >= 5) {
-      uint32_t len = (static_cast<uint8_t>(buf_[1]) << 24) | (static_cast<uint8_t>(buf_[2]) << 16) |
-                     (static_cast<uint8_t>(buf_[3]) << 8) | static_cast<uint8_t>(buf_[4]);
-      if (buf_.size() < 5 + static_cast<size_t>(len)) break;
-      char stream = buf_[0];
-      std::string payload = buf_.substr(5, len);
-      buf_.erase(0, 5 + len);
+    frames_.Append(d, n);
+    char stream;
+    std::string payload;
+    while (frames_.Next(stream, payload)) {
       if (stream == 1 || stream == 2) {
         TRY(WriteFull(stream == 1 ? STDOUT_FILENO : STDERR_FILENO, payload.data(), payload.size()));
       } else if (stream == 3) {
@@ -35,7 +32,7 @@ class FrameDecoder {
   int exit_code() const { return exit_code_; }
 
  private:
-  std::string buf_;
+  FrameReader frames_;
   int exit_code_ = -1;
 };
 

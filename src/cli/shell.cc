@@ -10,6 +10,7 @@
 
 #include <iostream>
 
+#include "base/frames.h"
 #include "base/fs.h"
 #include "cli/cli_context.h"
 
@@ -40,9 +41,8 @@ struct winsize WindowSize() {
 }
 
 bool SendFrame(int fd, char type, const char* data, uint32_t n) {
-  char head[5] = {type, static_cast<char>(n >> 24), static_cast<char>(n >> 16),
-                  static_cast<char>(n >> 8), static_cast<char>(n)};
-  return WriteFull(fd, head, 5) && (n == 0 || WriteFull(fd, data, n));
+  std::string head = FrameHeader(type, n);
+  return WriteFull(fd, head.data(), head.size()) && (n == 0 || WriteFull(fd, data, n));
 }
 
 bool SendResize(int fd, const struct winsize& ws) {
@@ -85,7 +85,7 @@ Status RunShell(CliContext& cc, const std::string& instance, const std::vector<s
     return ErrorFromResponse(status, body);
   }
   RawTerminal raw;
-  std::string in;
+  FrameReader in;
   char buf[16384];
   bool stdin_open = true;
   for (;;) {
@@ -109,18 +109,16 @@ Status RunShell(CliContext& cc, const std::string& instance, const std::vector<s
     if (p[0].revents & (POLLIN | POLLHUP | POLLERR)) {
       ssize_t n = ::read(sock.get(), buf, sizeof buf);
       if (n <= 0) return Error(ErrorCode::kIO, "the shell connection ended without an exit code");
-      in.append(buf, static_cast<size_t>(n));
-      while (in.size() >= 5) {
-        uint32_t len = (static_cast<uint8_t>(in[1]) << 24) | (static_cast<uint8_t>(in[2]) << 16) |
-                       (static_cast<uint8_t>(in[3]) << 8) | static_cast<uint8_t>(in[4]);
-        if (in.size() < 5 + static_cast<size_t>(len)) break;
-        if (in[0] == 1) {
-          TRY(WriteFull(STDOUT_FILENO, in.data() + 5, len));
-        } else if (in[0] == 3) {
-          *exit_code = std::atoi(in.substr(5, len).c_str());
+      in.Append(buf, static_cast<size_t>(n));
+      char type;
+      std::string payload;
+      while (in.Next(type, payload)) {
+        if (type == 1) {
+          TRY(WriteFull(STDOUT_FILENO, payload.data(), payload.size()));
+        } else if (type == 3) {
+          *exit_code = std::atoi(payload.c_str());
           return Ok();
         }
-        in.erase(0, 5 + len);
       }
     }
   }

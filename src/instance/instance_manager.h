@@ -64,7 +64,6 @@ class InstanceManager {
   Status Adopt();
 
   std::string DirOf(const std::string& id) const;
-  OciRuntime& runtime() { return *runtime_; }
 
  private:
   Status Prepare(const InstanceRecord& in, const ImageRecord& image);
