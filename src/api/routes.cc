@@ -112,6 +112,8 @@ int HttpStatusFor(ErrorCode code) {
       return 409;
     case ErrorCode::kUnsupported:
       return 415;
+    case ErrorCode::kPermissionDenied:
+      return 403;
     case ErrorCode::kCorruption:
       return 422;
     case ErrorCode::kIO:
@@ -242,7 +244,8 @@ void InstallRoutes(httplib::Server& s, Context& ctx, InstanceManager& instances)
       Reply(res, 200,
             {{"removed_blobs", r->removed},
              {"freed_bytes", r->bytes},
-             {"removed_unpacked_layers", r->unpacked_removed}});
+             {"removed_unpacked_layers", r->unpacked_removed},
+             {"removed_partial_downloads", r->partials_removed}});
   });
 }
 

@@ -15,5 +15,6 @@ void InstallShell(UnixHttpServer& server, Context& ctx, InstanceManager& instanc
 void InstallRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 void InstallSnapshotRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
 void InstallInstanceRoutes(httplib::Server& server, Context& ctx, InstanceManager& instances);
+void InstallRegistryRoutes(httplib::Server& server, Context& ctx);
 
 }  // namespace kiln

@@ -6,7 +6,7 @@
 namespace kiln {
 namespace {
 
-constexpr std::array<std::pair<ErrorCode, std::string_view>, 9> kNames = {{
+constexpr std::array<std::pair<ErrorCode, std::string_view>, 10> kNames = {{
     {ErrorCode::kInvalidArgument, "InvalidArgument"},
     {ErrorCode::kNotFound, "NotFound"},
     {ErrorCode::kAlreadyExists, "AlreadyExists"},
@@ -15,6 +15,7 @@ constexpr std::array<std::pair<ErrorCode, std::string_view>, 9> kNames = {{
     {ErrorCode::kBusy, "Busy"},
     {ErrorCode::kUnsupported, "Unsupported"},
     {ErrorCode::kConflict, "Conflict"},
+    {ErrorCode::kPermissionDenied, "PermissionDenied"},
     {ErrorCode::kInternal, "Internal"},
 }};
 

@@ -22,6 +22,7 @@ enum class ErrorCode {
   kBusy,
   kUnsupported,
   kConflict,
+  kPermissionDenied,  // a registry refused the credentials, or access to a repository
   kInternal,
 };
 
@@ -43,6 +44,9 @@ class [[nodiscard]] Error {
   static Error Busy(std::string m) { return {ErrorCode::kBusy, std::move(m)}; }
   static Error Unsupported(std::string m) { return {ErrorCode::kUnsupported, std::move(m)}; }
   static Error Conflict(std::string m) { return {ErrorCode::kConflict, std::move(m)}; }
+  static Error PermissionDenied(std::string m) {
+    return {ErrorCode::kPermissionDenied, std::move(m)};
+  }
   static Error Internal(std::string m) { return {ErrorCode::kInternal, std::move(m)}; }
   // An OS failure: "what: strerror(err)". ENOENT maps to kNotFound, EEXIST to kAlreadyExists,
   // EBUSY to kBusy, ENOSPC/EDQUOT keep kIO (the message says "No space left on device").

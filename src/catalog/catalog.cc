@@ -72,6 +72,25 @@ CREATE INDEX snapshots_by_instance ON snapshots(instance_id);
 )sql",
     // How long the source instance was frozen (or stopped) for a capture; NULL for imports.
     "ALTER TABLE images ADD COLUMN frozen_ms INTEGER;",
+    // Registry pushes: the compressed form a stored layer was pushed as (so a second push skips
+    // compressing when the registry already has it), and which repositories of which registry
+    // hold a blob (for cross-repository mounts).
+    R"sql(
+CREATE TABLE layer_variants (
+  digest TEXT NOT NULL,
+  compression TEXT NOT NULL,
+  variant_digest TEXT NOT NULL,
+  variant_size INTEGER NOT NULL,
+  PRIMARY KEY (digest, compression)
+);
+CREATE TABLE registry_blobs (
+  registry TEXT NOT NULL,
+  repository TEXT NOT NULL,
+  digest TEXT NOT NULL,
+  seen_at INTEGER NOT NULL,
+  PRIMARY KEY (registry, digest, repository)
+);
+)sql",
 };
 
 constexpr const char* kImageColumns =
@@ -482,6 +501,62 @@ Status Catalog::DeleteSnapshot(const std::string& id) {
   ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("DELETE FROM snapshots WHERE id = ?"));
   s.Bind(1, id);
   return s.Run();
+}
+
+Result<std::optional<std::string>> Catalog::DiffIdOfLayer(const std::string& digest) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s,
+                   db_.Prepare("SELECT diff_id FROM image_layers WHERE digest = ? LIMIT 1"));
+  s.Bind(1, digest);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<std::string>();
+  return std::optional<std::string>(s.Text(0));
+}
+
+Result<std::optional<LayerVariant>> Catalog::GetLayerVariant(const std::string& digest,
+                                                             const std::string& compression) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s,
+                   db_.Prepare("SELECT variant_digest, variant_size FROM "
+                               "layer_variants WHERE digest = ? AND compression = ?"));
+  s.Bind(1, digest).Bind(2, compression);
+  ASSIGN_OR_RETURN(bool row, s.Step());
+  if (!row) return std::optional<LayerVariant>();
+  return std::optional<LayerVariant>(LayerVariant{s.Text(0), static_cast<uint64_t>(s.Int(1))});
+}
+
+Status Catalog::PutLayerVariant(const std::string& digest, const std::string& compression,
+                                const LayerVariant& v) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT OR REPLACE INTO layer_variants (digest, "
+                                             "compression, variant_digest, variant_size) VALUES "
+                                             "(?, ?, ?, ?)"));
+  s.Bind(1, digest).Bind(2, compression).Bind(3, v.digest).Bind(4, static_cast<int64_t>(v.size));
+  return s.Run();
+}
+
+Status Catalog::NoteRegistryBlob(const std::string& registry, const std::string& repository,
+                                 const std::string& digest) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("INSERT OR REPLACE INTO registry_blobs (registry, "
+                                             "repository, digest, seen_at) VALUES (?, ?, ?, ?)"));
+  s.Bind(1, registry).Bind(2, repository).Bind(3, digest).Bind(4, NowSeconds());
+  return s.Run();
+}
+
+Result<std::vector<std::string>> Catalog::RepositoriesWithBlob(const std::string& registry,
+                                                               const std::string& digest) {
+  std::lock_guard lock(mu_);
+  ASSIGN_OR_RETURN(SqliteStmt s, db_.Prepare("SELECT repository FROM registry_blobs WHERE "
+                                             "registry = ? AND digest = ? ORDER BY seen_at DESC"));
+  s.Bind(1, registry).Bind(2, digest);
+  std::vector<std::string> out;
+  for (;;) {
+    ASSIGN_OR_RETURN(bool row, s.Step());
+    if (!row) break;
+    out.push_back(s.Text(0));
+  }
+  return out;
 }
 
 }  // namespace kiln

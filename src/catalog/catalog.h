@@ -24,6 +24,12 @@ struct LayerRecord {
   uint64_t size = 0;       // blob size in bytes
 };
 
+// A stored layer in another compression, as pushed to registries (the bytes are not kept).
+struct LayerVariant {
+  std::string digest;
+  uint64_t size = 0;
+};
+
 // States follow EC2 AMIs: pending -> available | failed.
 inline constexpr const char* kImagePending = "pending";
 inline constexpr const char* kImageAvailable = "available";
@@ -80,7 +86,7 @@ struct SnapshotRecord {
 
 class Catalog {
  public:
-  static constexpr int kSchemaVersion = 4;
+  static constexpr int kSchemaVersion = 5;
 
   static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
 
@@ -118,6 +124,21 @@ class Catalog {
 
   // Every layer diff_id an image (in any state) refers to: what the unpacked-layer cache keeps.
   Result<std::set<std::string>> ReferencedDiffIds();
+
+  // The diff_id a stored layer blob was verified to have, if an image lists it.
+  Result<std::optional<std::string>> DiffIdOfLayer(const std::string& digest);
+
+  // What a stored layer became when compressed for a push (digest and size of that form).
+  Result<std::optional<LayerVariant>> GetLayerVariant(const std::string& digest,
+                                                      const std::string& compression);
+  Status PutLayerVariant(const std::string& digest, const std::string& compression,
+                         const LayerVariant& v);
+  // Notes that a registry's repository holds a blob (after a push or pull).
+  Status NoteRegistryBlob(const std::string& registry, const std::string& repository,
+                          const std::string& digest);
+  // Repositories of the registry known to hold the blob, most recent first.
+  Result<std::vector<std::string>> RepositoriesWithBlob(const std::string& registry,
+                                                        const std::string& digest);
 
  private:
   explicit Catalog(SqliteDb db) : db_(std::move(db)) {}

@@ -2,6 +2,10 @@
 
 #include <curl/curl.h>
 
+#include <algorithm>
+#include <cstring>
+#include <optional>
+
 #include "cli/progress.h"
 
 namespace kiln::cli {
@@ -255,6 +259,40 @@ Status ApiClient::Fetch(const std::string& path, const Reader* read, const Write
   if (state.status >= 300) return ErrorFromResponse(state.status, state.error_body);
   if (rc != CURLE_OK) return TransportError(rc, socket_, errbuf);
   return Ok();
+}
+
+Result<json> ApiClient::PostEvents(const std::string& path, const json& body,
+                                   const EventFn& on_event) {
+  std::string request = body.dump();
+  size_t sent = 0;
+  Reader read = [&](char* buf, size_t n) -> Result<size_t> {
+    size_t k = std::min(n, request.size() - sent);
+    std::memcpy(buf, request.data() + sent, k);
+    sent += k;
+    return k;
+  };
+  std::string pending;
+  std::optional<json> result;
+  std::optional<Error> error;
+  Writer write = [&](const char* data, size_t n) -> Status {
+    pending.append(data, n);
+    for (size_t nl; (nl = pending.find('\n')) != std::string::npos;) {
+      json line = json::parse(pending.substr(0, nl), nullptr, false);
+      pending.erase(0, nl + 1);
+      if (!line.is_object()) return Error::Internal("kilnd sent a line that is not JSON");
+      if (line.contains("event"))
+        on_event(line["event"]);
+      else if (line.contains("result"))
+        result = line["result"];
+      else if (line.contains("error"))
+        error = ErrorFromResponse(500, line.dump());
+    }
+    return Ok();
+  };
+  TRY(Stream(path, read, write));
+  if (error) return *error;
+  if (!result) return Error(ErrorCode::kIO, "kilnd ended the stream before the work finished");
+  return *result;
 }
 
 }  // namespace kiln::cli

@@ -37,6 +37,12 @@ class ApiClient {
   // POST with a streamed body from `read` (chunked) and a streamed 200 response into `write`.
   Status Stream(const std::string& path, const Reader& read, const Writer& write);
 
+  // POSTs a JSON body to a route that answers with JSON lines: each {"event": ...} line goes to
+  // on_event, a final {"result": ...} is returned and a final {"error": ...} becomes the Error.
+  using EventFn = std::function<void(const nlohmann::json& event)>;
+  Result<nlohmann::json> PostEvents(const std::string& path, const nlohmann::json& body,
+                                    const EventFn& on_event);
+
   static std::string Escape(const std::string& s);
 
  private:

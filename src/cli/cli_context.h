@@ -45,6 +45,8 @@ void AddImageTag(CLI::App& image, CliContext& cc);
 void AddImageRemove(CLI::App& image, CliContext& cc);
 void AddImageVerify(CLI::App& image, CliContext& cc);
 void AddGc(CLI::App& app, CliContext& cc);
+// image pull/push, login/logout
+void AddRegistryVerbs(CLI::App& app, CLI::App& image, CliContext& cc);
 void AddVersion(CLI::App& app, CliContext& cc);
 void AddLaunch(CLI::App& app, CliContext& cc);
 void AddSnapshot(CLI::App& app, CliContext& cc);

@@ -85,14 +85,16 @@ void AddImageVerify(CLI::App& image, CliContext& cc) {
 }
 
 void AddGc(CLI::App& app, CliContext& cc) {
-  auto* cmd = app.add_subcommand("gc", "Remove stored blobs that no image refers to");
+  auto* cmd =
+      app.add_subcommand("gc", "Remove stored blobs no image refers to, and unfinished downloads");
   cmd->callback([&cc] {
     cc.action = [&cc]() -> Status {
       ASSIGN_OR_RETURN(auto res, cc.api().Post("/v1/gc", nlohmann::json::object()));
       if (cc.json)
         PrintJson(res);
       else
-        std::cout << "removed " << res["removed_blobs"] << " blobs, freed "
+        std::cout << "removed " << res["removed_blobs"] << " blobs and "
+                  << res.value("removed_partial_downloads", 0) << " unfinished downloads, freed "
                   << HumanBytes(res["freed_bytes"].get<uint64_t>()) << "\n";
       return Ok();
     };

@@ -25,6 +25,8 @@ int ExitCodeFor(kiln::ErrorCode code) {
       return 4;
     case kiln::ErrorCode::kCorruption:
       return 5;
+    case kiln::ErrorCode::kPermissionDenied:
+      return 6;
     default:
       return 1;
   }
@@ -50,7 +52,8 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", KILN_VERSION);
   app.footer(
       "Exit codes: 0 ok, 1 failure, 2 invalid input, 3 not found, 4 conflict/busy, "
-      "5 corruption found; kiln exec exits with the command's own code.");
+      "5 corruption found, 6 permission denied (registry login); kiln exec exits with the "
+      "command's own code.");
 
   auto* image = app.add_subcommand("image", "Manage images");
   image->require_subcommand(1);
@@ -63,6 +66,7 @@ int main(int argc, char** argv) {
   AddImageRemove(*image, cc);
   AddImageVerify(*image, cc);
   AddImageExport(*image, cc);
+  AddRegistryVerbs(app, *image, cc);
   AddGc(app, cc);
   AddVersion(app, cc);
   AddLaunch(app, cc);

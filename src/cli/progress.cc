@@ -2,6 +2,7 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdio>
 
 namespace kiln::cli {
@@ -52,6 +53,46 @@ void Progress::Update(uint64_t done, uint64_t total) {
 void Progress::Finish() {
   if (enabled && drawn) std::fprintf(stderr, "\r\033[K");
   drawn = false;
+}
+
+MultiProgress::MultiProgress(bool on) : enabled_(on && ::isatty(STDERR_FILENO)) {}
+
+void MultiProgress::Update(const std::string& id, const std::string& status, uint64_t done,
+                           uint64_t total) {
+  if (!enabled_) return;
+  bool changed = false;
+  auto it = std::find_if(lines_.begin(), lines_.end(), [&](const Line& l) { return l.id == id; });
+  if (it == lines_.end()) {
+    lines_.push_back({id, status, done, total});
+    changed = true;
+  } else {
+    changed = it->status != status;
+    *it = {id, status, done, total};
+  }
+  auto now = std::chrono::steady_clock::now();
+  if (!changed && now - last_ < std::chrono::milliseconds(100)) return;
+  last_ = now;
+  Draw();
+}
+
+void MultiProgress::Draw() {
+  if (drawn_ > 0) std::fprintf(stderr, "\033[%zuA", drawn_);
+  for (const auto& l : lines_) {
+    std::string bar;
+    if (l.total > 0) {
+      int width = 24, filled = static_cast<int>(width * std::min(l.done, l.total) / l.total);
+      bar = "[" + std::string(filled, '#') + std::string(width - filled, '.') + "] " +
+            HumanBytes(l.done) + " / " + HumanBytes(l.total);
+    }
+    std::fprintf(stderr, "\r%s  %-12s %s\033[K\n", l.id.c_str(), l.status.c_str(), bar.c_str());
+  }
+  drawn_ = lines_.size();
+}
+
+void MultiProgress::Finish() {
+  if (enabled_ && !lines_.empty()) Draw();
+  lines_.clear();
+  drawn_ = 0;
 }
 
 }  // namespace kiln::cli

@@ -1,5 +1,7 @@
 // kilnd: the kiln daemon. Owns the root directory and serves the REST API on a unix socket.
 #include <signal.h>
+
+#include <curl/curl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -47,6 +49,7 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   sigaddset(&sigs, SIGHUP);
   pthread_sigmask(SIG_BLOCK, &sigs, nullptr);
   ::signal(SIGPIPE, SIG_IGN);
+  curl_global_init(CURL_GLOBAL_DEFAULT);  // before any thread: registry transfers use libcurl
   ::umask(022);
 
   if (auto st = MakeDirs(root, 0700); !st) return Fail(st.error());
@@ -76,6 +79,7 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   InstallRoutes(server, **ctx, instances);
   InstallInstanceRoutes(server, **ctx, instances);
   InstallSnapshotRoutes(server, **ctx, instances);
+  InstallRegistryRoutes(server, **ctx);
   InstallShell(server, **ctx, instances);
   if (auto st = MakeDirs(Dirname(socket), 0755); !st) return Fail(st.error());
   if (auto st = server.BindUnix(socket, 0660); !st) return Fail(st.error());

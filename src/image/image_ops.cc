@@ -1,5 +1,10 @@
 #include "image/image_ops.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/stat.h>
+#include <unistd.h>
+
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
@@ -128,7 +133,7 @@ Result<VerifyReport> VerifyImages(Context& ctx, const std::string& ref) {
   return report;
 }
 
-Result<GcReport> CollectGarbage(Context& ctx) {
+Result<GcReport> CollectGarbage(Context& ctx, bool drop_partials) {
   std::unique_lock guard(ctx.publish_mu);
   ASSIGN_OR_RETURN(auto referenced, ctx.catalog->ReferencedDigests());
   ASSIGN_OR_RETURN(auto stored, ctx.store->List());
@@ -142,6 +147,17 @@ Result<GcReport> CollectGarbage(Context& ctx) {
   }
   ASSIGN_OR_RETURN(auto diff_ids, ctx.catalog->ReferencedDiffIds());
   ASSIGN_OR_RETURN(report.unpacked_removed, ctx.layers->Prune(diff_ids));
+  if (drop_partials) {
+    ASSIGN_OR_RETURN(auto partials, ListDir(ctx.store->partial_dir()));
+    for (const auto& name : partials) {
+      std::string path = JoinPath(ctx.store->partial_dir(), name);
+      UniqueFd fd(::open(path.c_str(), O_RDONLY | O_CLOEXEC));
+      if (!fd.valid() || ::flock(fd.get(), LOCK_EX | LOCK_NB) != 0) continue;  // a pull is using it
+      struct stat sb {};
+      if (::fstat(fd.get(), &sb) == 0) report.bytes += static_cast<uint64_t>(sb.st_size);
+      if (::unlink(path.c_str()) == 0) ++report.partials_removed;
+    }
+  }
   if (report.removed > 0) {
     TRY(ctx.store->SyncBlobsDir());
     LogInfo("gc removed " + std::to_string(report.removed) + " blobs (" +
@@ -163,7 +179,7 @@ Status RecoverAfterCrash(Context& ctx) {
     LogWarn("recovery: removing leftover " + name + " from tmp/");
     TRY(RemoveAll(JoinPath(ctx.store->tmp_dir(), name)));
   }
-  auto gc = CollectGarbage(ctx);
+  auto gc = CollectGarbage(ctx, /*drop_partials=*/false);
   if (!gc) return std::move(gc).error().Context("recovery gc");
   return Ok();
 }

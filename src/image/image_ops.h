@@ -42,8 +42,11 @@ struct GcReport {
   int removed = 0;
   uint64_t bytes = 0;
   int unpacked_removed = 0;  // unpacked layer dirs no image uses
+  int partials_removed = 0;  // unfinished downloads
 };
-Result<GcReport> CollectGarbage(Context& ctx);
+// With drop_partials, unfinished downloads no pull is working on go too (they would let a
+// pull resume; start-up keeps them for that).
+Result<GcReport> CollectGarbage(Context& ctx, bool drop_partials = true);
 
 // Start-up: drops records an interrupted operation left pending, empties tmp/ and collects the
 // blobs nothing refers to. Must run before the API serves.

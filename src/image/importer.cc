@@ -143,9 +143,10 @@ Result<oci::Descriptor> SelectManifest(const Staging& st, const oci::Index& inde
   return chosen;
 }
 
-// Scans a staged layer file and checks it against what the config says it is.
-Result<LayerRecord> CheckLayer(const StagedBlob& b, const std::string& expected_diff_id,
-                               size_t index) {
+}  // namespace
+
+Result<LayerRecord> CheckStagedLayer(const StagedBlob& b, const std::string& expected_diff_id,
+                                     size_t index) {
   ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(b.path, O_RDONLY));
   FdSource src(fd.get());
   std::string what = "layer " + std::to_string(index + 1);
@@ -156,6 +157,8 @@ Result<LayerRecord> CheckLayer(const StagedBlob& b, const std::string& expected_
                              " but the image config says " + expected_diff_id);
   return LayerRecord{b.digest, scan->diff_id, LayerMediaType(scan->compression), b.size};
 }
+
+namespace {
 
 // OCI image layout (as skopeo's oci-archive: or a tarred oci: dir writes it).
 Status ImportLayout(Staging& st, const ImportRequest& req, ImageRecord& im) {
@@ -183,7 +186,7 @@ Status ImportLayout(Staging& st, const ImportRequest& req, ImageRecord& im) {
                                   std::to_string(cfg.diff_ids.size()) + " diff_ids");
   for (size_t i = 0; i < m.layers.size(); ++i) {
     ASSIGN_OR_RETURN(StagedBlob lb, LayoutBlob(st, m.layers[i], "layer"));
-    ASSIGN_OR_RETURN(LayerRecord rec, CheckLayer(lb, cfg.diff_ids[i], i));
+    ASSIGN_OR_RETURN(LayerRecord rec, CheckStagedLayer(lb, cfg.diff_ids[i], i));
     rec.media_type = m.layers[i].media_type;  // keep the manifest's word for it
     im.layers.push_back(rec);
     st.publish.push_back(lb);
@@ -271,7 +274,7 @@ Status ImportDockerArchive(Context& ctx, const std::string& dir, Staging& st,
                                   std::to_string(cfg.diff_ids.size()) + " diff_ids");
   for (size_t i = 0; i < e["Layers"].size(); ++i) {
     ASSIGN_OR_RETURN(StagedBlob lb, file(e["Layers"][i], "layer"));
-    ASSIGN_OR_RETURN(LayerRecord rec, CheckLayer(lb, cfg.diff_ids[i], i));
+    ASSIGN_OR_RETURN(LayerRecord rec, CheckStagedLayer(lb, cfg.diff_ids[i], i));
     im.layers.push_back(rec);
     st.publish.push_back(lb);
   }
@@ -301,17 +304,26 @@ Status ImportRootfs(Context& ctx, const std::string& dir, Staging& st, const Sta
   return StageManifest(ctx, dir, st, cblob, im);
 }
 
-// Makes the staged blobs and the record visible: pending record, blobs into place, available.
-Status Publish(Context& ctx, Staging& st, ImageRecord& im) {
+}  // namespace
+
+Status PublishImage(Context& ctx, const std::vector<StagedBlob>& staged, ImageRecord& im) {
   std::shared_lock gc_guard(ctx.publish_mu);
   im.state = kImagePending;
   TRY(ctx.catalog->InsertImage(im));
   Status st_ok;
-  for (const auto& b : st.publish) {
+  for (const auto& b : staged) {
     st_ok = ctx.store->Publish(b);
     if (!st_ok) break;
   }
   if (st_ok) st_ok = ctx.store->SyncBlobsDir();
+  // Blobs the source found already stored were not staged; gc cannot run now, so they are
+  // either here or were removed before this lock was taken.
+  std::vector<std::string> needed{im.manifest_digest, im.config_digest};
+  for (const auto& l : im.layers) needed.push_back(l.digest);
+  for (const auto& d : needed)
+    if (st_ok && !ctx.store->Has(d))
+      st_ok =
+          Error::NotFound("blob " + d + " was removed (by gc) while the image was made; try again");
   if (st_ok) st_ok = ctx.catalog->SetImageState(im.id, kImageAvailable);
   if (!st_ok) {
     // Undo the record; published blobs become unreferenced and go with the next gc.
@@ -321,8 +333,6 @@ Status Publish(Context& ctx, Staging& st, ImageRecord& im) {
   im.state = kImageAvailable;
   return Ok();
 }
-
-}  // namespace
 
 Status ValidateTag(const std::string& key, const std::string& value) {
   if (key.empty() || key.size() > 128)
@@ -409,7 +419,7 @@ Result<ImageRecord> ImportJob::Finish() {
           "--ref applies to OCI and docker archives, not a rootfs tarball");
     TRY(ImportRootfs(ctx, op.path(), st, spool, *scan, req, im));
   }
-  TRY(Publish(ctx, st, im));
+  TRY(PublishImage(ctx, st.publish, im));
   LogInfo("imported image " + im.id + " \"" + im.name + "\" from " + im.source + " (" +
           std::to_string(im.layers.size()) + " layers)");
   return im;

@@ -47,6 +47,14 @@ class ImportJob {
 // Convenience for callers with a pull stream (tests, local tools).
 Result<ImageRecord> ImportImage(Context& ctx, ByteSource* upload, const ImportRequest& req);
 
+// For sources that stage an image's blobs themselves (registry pulls):
+// Scans a staged layer (every entry safe, diff_id as the config says; index is for messages).
+Result<LayerRecord> CheckStagedLayer(const StagedBlob& b, const std::string& expected_diff_id,
+                                     size_t index);
+// Makes an image visible: a pending record, the staged blobs renamed into the store, the record
+// marked available. Blobs im refers to that are not staged must already be stored.
+Status PublishImage(Context& ctx, const std::vector<StagedBlob>& staged, ImageRecord& im);
+
 // Checks tag keys and values (EC2 rules: key 1-128 chars, value up to 256, no "kiln:" prefix).
 Status ValidateTag(const std::string& key, const std::string& value);
 

@@ -39,8 +39,10 @@ Result<BlobStore> BlobStore::Open(const std::string& root) {
   std::string blobs = JoinPath(root, "blobs/sha256");
   std::string tmp = JoinPath(root, "tmp");
   TRY(MakeDirs(blobs, 0700));
+  std::string partial = JoinPath(root, "partial");
   TRY(MakeDirs(tmp, 0700));
-  return BlobStore(blobs, tmp);
+  TRY(MakeDirs(partial, 0700));
+  return BlobStore(blobs, tmp, partial);
 }
 
 Result<BlobWriter> BlobStore::NewWriter(const std::string& dir) {

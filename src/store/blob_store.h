@@ -1,9 +1,9 @@
 // store: content-addressed blobs under <root>/blobs/sha256/<hex>.
 //
-// Blobs are written to a temp file under <root>/tmp while being hashed, fsynced, and only then
-// renamed into place with RENAME_NOREPLACE: a name under blobs/ always holds complete content
-// that matches it, and an existing blob is never overwritten (EEXIST means "already stored").
-// Layout and crash rules: docs/storage.md.
+// Blobs are written to a temp file under <root>/tmp (or <root>/partial for resumable downloads)
+// while being hashed, fsynced, and only then renamed into place with RENAME_NOREPLACE: a name under
+// blobs/ always holds complete content that matches it, and an existing blob is never overwritten
+// (EEXIST means "already stored"). Layout and crash rules: docs/storage.md.
 #pragma once
 
 #include <cstdint>
@@ -73,12 +73,18 @@ class BlobStore {
 
   std::string PathOf(const std::string& digest) const;
   const std::string& tmp_dir() const { return tmp_dir_; }
+  // Downloads in progress (registry pulls), kept across restarts so a pull can resume; each
+  // file is named by the digest it will have and is flock()ed while a pull writes it.
+  const std::string& partial_dir() const { return partial_dir_; }
 
  private:
-  BlobStore(std::string blobs_dir, std::string tmp_dir)
-      : blobs_dir_(std::move(blobs_dir)), tmp_dir_(std::move(tmp_dir)) {}
+  BlobStore(std::string blobs_dir, std::string tmp_dir, std::string partial_dir)
+      : blobs_dir_(std::move(blobs_dir)),
+        tmp_dir_(std::move(tmp_dir)),
+        partial_dir_(std::move(partial_dir)) {}
   std::string blobs_dir_;
   std::string tmp_dir_;
+  std::string partial_dir_;
 };
 
 }  // namespace kiln
