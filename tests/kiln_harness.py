@@ -260,3 +260,160 @@ def comparable_tree(manifest):
             continue
         out[path] = entry
     return out
+
+
+def free_port():
+    import socket
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        return s.getsockname()[1]
+
+
+def make_test_ca(dest):
+    """A CA and a server certificate for 127.0.0.1 signed by it (openssl), as a private
+    registry would have. Returns (ca_cert, server_cert, server_key)."""
+    os.makedirs(dest, exist_ok=True)
+    p = lambda n: os.path.join(dest, n)
+    run = lambda *a: subprocess.run(a, check=True, capture_output=True)
+    openssl = require_tool("openssl")
+    run(openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2", "-subj", "/CN=kiln test CA",
+        "-keyout", p("ca.key"), "-out", p("ca.crt"))
+    run(openssl, "req", "-newkey", "rsa:2048", "-nodes", "-subj", "/CN=127.0.0.1",
+        "-keyout", p("server.key"), "-out", p("server.csr"))
+    with open(p("ext.cnf"), "w") as f:
+        f.write("subjectAltName=IP:127.0.0.1\nextendedKeyUsage=serverAuth\n")
+    run(openssl, "x509", "-req", "-in", p("server.csr"), "-CA", p("ca.crt"), "-CAkey", p("ca.key"),
+        "-CAcreateserial", "-days", "2", "-extfile", p("ext.cnf"), "-out", p("server.crt"))
+    return p("ca.crt"), p("server.crt"), p("server.key")
+
+
+class Registry:
+    """A real CNCF distribution registry (Debian's docker-registry) on loopback, with optional
+    htpasswd basic auth and TLS. Its storage is a plain directory tests may inspect or damage."""
+
+    def __init__(self, workdir, users=None, tls=None, token=None):
+        self.dir, self.token = workdir, token
+        self.port = free_port()
+        self.host = f"127.0.0.1:{self.port}"
+        self.storage = os.path.join(workdir, "storage")
+        self.users, self.tls, self.proc = users, tls, None
+
+    def start(self):
+        os.makedirs(self.storage, exist_ok=True)
+        cfg = ["version: 0.1", "log:", "  level: warn", "storage:", "  filesystem:",
+               f"    rootdirectory: {self.storage}", "  delete:", "    enabled: true",
+               "http:", f"  addr: {self.host}"]
+        if self.tls:
+            cert, key = self.tls
+            cfg += ["  tls:", f"    certificate: {cert}", f"    key: {key}"]
+        if self.users:
+            htpasswd = os.path.join(self.dir, "htpasswd")
+            open(htpasswd, "w").close()
+            for user, pw in self.users.items():
+                subprocess.run([require_tool("htpasswd"), "-bB", htpasswd, user, pw], check=True,
+                               capture_output=True)
+            cfg += ["auth:", "  htpasswd:", "    realm: kiln-test", f"    path: {htpasswd}"]
+        if self.token:  # a TokenServer: bearer tokens (JWT) it signs
+            cfg += ["auth:", "  token:", f"    realm: {self.token.realm}",
+                    f"    service: {self.token.service}", f"    issuer: {self.token.issuer}",
+                    f"    rootcertbundle: {self.token.cert}"]
+        path = os.path.join(self.dir, "config.yml")
+        with open(path, "w") as f:
+            f.write("\n".join(cfg) + "\n")
+        self.log = os.path.join(self.dir, "registry.log")
+        with open(self.log, "ab") as logf:
+            self.proc = subprocess.Popen([require_tool("docker-registry"), "serve", path],
+                                         stdout=logf, stderr=logf)
+        import socket
+        deadline = time.time() + 15
+        while time.time() < deadline:
+            if self.proc.poll() is not None:
+                raise AssertionError("docker-registry exited: " + open(self.log).read()[-2000:])
+            try:
+                socket.create_connection(("127.0.0.1", self.port), timeout=0.2).close()
+                return self
+            except OSError:
+                time.sleep(0.05)
+        raise AssertionError("docker-registry did not come up")
+
+    def stop(self):
+        if self.proc and self.proc.poll() is None:
+            self.proc.terminate()
+            self.proc.wait(timeout=10)
+
+    def blob_data(self, digest):
+        hexd = digest.split(":", 1)[1]
+        return os.path.join(self.storage, "docker", "registry", "v2", "blobs", "sha256", hexd[:2],
+                            hexd, "data")
+
+
+class TokenServer:
+    """The token service of the registry's bearer auth (the docker/distribution token spec):
+    checks Basic credentials and answers with a JWT (RS256, signed with openssl) granting what the
+    scope asks for; anonymous callers get no access."""
+
+    service, issuer = "kiln-test-registry", "kiln-test-issuer"
+
+    def __init__(self, workdir, users):
+        import base64
+        import http.server
+        import threading
+        os.makedirs(workdir, exist_ok=True)
+        self.key, self.cert = os.path.join(workdir, "token.key"), os.path.join(workdir, "token.crt")
+        openssl = require_tool("openssl")
+        subprocess.run([openssl, "req", "-x509", "-newkey", "rsa:2048", "-nodes", "-days", "2",
+                        "-subj", "/CN=kiln token issuer", "-keyout", self.key, "-out", self.cert],
+                       check=True, capture_output=True)
+        der = subprocess.run([openssl, "x509", "-in", self.cert, "-outform", "DER"], check=True,
+                             capture_output=True).stdout
+        self.requests = []
+        server = self
+        b64u = lambda b: base64.urlsafe_b64encode(b).rstrip(b"=").decode()
+
+        def sign(claims):
+            header = {"typ": "JWT", "alg": "RS256", "x5c": [base64.b64encode(der).decode()]}
+            body = b64u(json.dumps(header).encode()) + "." + b64u(json.dumps(claims).encode())
+            sig = subprocess.run([openssl, "dgst", "-sha256", "-sign", self.key], input=body.encode(),
+                                 check=True, capture_output=True).stdout
+            return body + "." + b64u(sig)
+
+        class Handler(http.server.BaseHTTPRequestHandler):
+            def log_message(self, *a):
+                pass
+
+            def do_GET(self):
+                from urllib.parse import parse_qs, urlparse
+                q = parse_qs(urlparse(self.path).query)
+                user = None
+                auth = self.headers.get("Authorization", "")
+                if auth.startswith("Basic "):
+                    u, _, p = base64.b64decode(auth[6:]).decode().partition(":")
+                    if users.get(u) != p:
+                        self.send_response(401)
+                        self.end_headers()
+                        return
+                    user = u
+                server.requests.append({"user": user, "scope": q.get("scope", [])})
+                access = []
+                for scope in q.get("scope", []):
+                    kind, name, actions = scope.split(":")
+                    if user:
+                        access.append({"type": kind, "name": name, "actions": actions.split(",")})
+                now = int(time.time())
+                token = sign({"iss": server.issuer, "sub": user or "", "aud": server.service,
+                              "exp": now + 300, "nbf": now - 10, "iat": now,
+                              "jti": os.urandom(8).hex(), "access": access})
+                body = json.dumps({"token": token, "expires_in": 300}).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+        self.httpd = http.server.ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.realm = f"http://127.0.0.1:{self.httpd.server_address[1]}/token"
+        threading.Thread(target=self.httpd.serve_forever, daemon=True).start()
+
+    def stop(self):
+        self.httpd.shutdown()
+        self.httpd.server_close()

@@ -446,9 +446,14 @@ Status Client::Ping() {
   req.url = "/v2/";
   auto r = Perform(req, "");
   if (!r && !opts_.plain_http && host_ref.IsLoopback()) {
-    scheme_ = "http";  // a loopback registry without TLS
-    r = Perform(req, "");
-    if (!r) scheme_ = "https";
+    // A loopback registry without TLS; if plain HTTP does not answer as a registry either, the
+    // TLS failure is the one worth reporting.
+    scheme_ = "http";
+    auto plain = Perform(req, "");
+    if (plain && (plain->status == 200 || plain->status == 401))
+      r = std::move(plain);
+    else
+      scheme_ = "https";
   }
   if (!r) {
     Error e = std::move(r).error();
