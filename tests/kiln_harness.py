@@ -43,10 +43,16 @@ def mounts_under(path):
 class Daemon:
     def __init__(self, root, socket):
         self.root, self.socket, self.proc, self.log = root, socket, None, socket + ".log"
+        # Each test kilnd gets its own bridge and subnet, so tests running side by side (and a
+        # kilnd on the default kiln0) never share addresses.
+        rnd = os.urandom(3)
+        self.bridge = "kt" + rnd.hex()
+        self.subnet = f"10.{100 + rnd[0] % 100}.{rnd[1]}.0/24"
 
     def start(self, expect_ok=True):
         logf = open(self.log, "ab")
-        self.proc = subprocess.Popen([KILND, "--root", self.root, "--socket", self.socket],
+        self.proc = subprocess.Popen([KILND, "--root", self.root, "--socket", self.socket,
+                                      "--bridge", self.bridge, "--subnet", self.subnet],
                                      stdout=logf, stderr=logf)
         logf.close()
         if not expect_ok:
@@ -72,6 +78,9 @@ class Daemon:
                 self.proc.wait()
                 raise AssertionError("kilnd did not stop on SIGTERM within 15 s")
         return self.proc.returncode if self.proc else None
+
+    def remove_bridge(self):
+        subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
 
     def kill9(self):
         if self.proc and self.proc.poll() is None:
@@ -115,6 +124,7 @@ class KilnTestCase(unittest.TestCase):
                 for cid in os.listdir(runtime_root):
                     subprocess.run(["runc", "--root", runtime_root, "delete", "--force", cid],
                                    capture_output=True)
+            self.daemon.remove_bridge()
             for mnt in reversed(mounts_under(self.tmp)):
                 subprocess.run(["umount", "-l", mnt], capture_output=True)
             shutil.rmtree(self.tmp, ignore_errors=True)

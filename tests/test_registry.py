@@ -95,6 +95,7 @@ class RegistryTest(KilnTestCase):
                 for inst in json.loads(r.stdout):
                     self.kiln_on(d, "rm", "-f", inst["id"], ok=None)
             d.stop()
+            d.remove_bridge()
         self.addCleanup(cleanup)
         return d
 

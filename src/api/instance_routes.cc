@@ -31,6 +31,8 @@ json InstanceJson(Context& ctx, const InstanceRecord& in, bool details = true) {
   json j = {{"id", in.id},       {"name", in.name}, {"image_id", in.image_id},
             {"state", in.state}, {"type", in.type}, {"created", FormatTime(in.created_at)},
             {"env", in.env}};
+  j["network"] = in.network;
+  if (!in.ip.empty()) j["private_ip"] = in.ip;
   if (!in.state_reason.empty()) j["state_reason"] = in.state_reason;
   if (in.terminated_at) j["terminated"] = FormatTime(*in.terminated_at);
   if (auto im = ctx.catalog->GetImage(in.image_id)) j["image"] = im->name;
@@ -176,6 +178,42 @@ Status CopyIn(InstanceManager& mgr, const std::string& ref, const std::string& d
 }  // namespace
 
 void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mgr) {
+  // Networks: today the one bridge of this kilnd, plus the pseudo-networks none and host.
+  auto networks = [&ctx, &mgr]() -> Result<json> {
+    ASSIGN_OR_RETURN(auto live, ctx.catalog->ListInstances(false));
+    json out = json::array();
+    for (const char* mode : {kNetworkBridge, kNetworkNone, kNetworkHost}) {
+      json n = {{"name", mode}, {"instances", json::array()}};
+      if (std::string(mode) == kNetworkBridge) {
+        NetworkManager* net = mgr.network();
+        if (!net) continue;
+        n["bridge"] = net->bridge();
+        n["subnet"] = net->subnet().Cidr();
+        n["gateway"] = net->subnet().Gateway();
+        n["nat"] = false;
+      }
+      for (const auto& in : live)
+        if (in.network == mode)
+          n["instances"].push_back(
+              {{"id", in.id}, {"name", in.name}, {"state", in.state}, {"private_ip", in.ip}});
+      out.push_back(n);
+    }
+    return out;
+  };
+  s.Get("/v1/networks", [networks](const httplib::Request&, httplib::Response& res) {
+    auto list = networks();
+    if (!list) return ReplyError(res, list.error());
+    Reply(res, 200, {{"networks", *list}});
+  });
+  s.Get(R"(/v1/networks/([^/]+))", [networks](const httplib::Request& req, httplib::Response& res) {
+    auto list = networks();
+    if (!list) return ReplyError(res, list.error());
+    for (const auto& n : *list)
+      if (n["name"] == req.matches[1].str() || n.value("bridge", "") == req.matches[1].str())
+        return Reply(res, 200, n);
+    ReplyError(res, Error::NotFound("no network \"" + req.matches[1].str() +
+                                    "\" (there are: bridge, none, host)"));
+  });
   s.Get("/v1/instances", [&ctx](const httplib::Request& req, httplib::Response& res) {
     auto list = ctx.catalog->ListInstances(req.get_param_value("all") == "1");
     if (!list) return ReplyError(res, list.error());
@@ -192,6 +230,11 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
     lr.name = j.value("name", "");
     lr.type = j.value("type", "");
     lr.user_data = j.value("user_data", "");
+    if (j.contains("network")) {
+      if (!j["network"].is_string())
+        return ReplyError(res, Error::InvalidArgument("\"network\" must be a string"));
+      lr.network = j["network"].get<std::string>();
+    }
     if (j.contains("count")) {
       if (!j["count"].is_number_integer())
         return ReplyError(res, Error::InvalidArgument("\"count\" must be an integer"));

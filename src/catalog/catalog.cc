@@ -91,6 +91,13 @@ CREATE TABLE registry_blobs (
   PRIMARY KEY (registry, digest, repository)
 );
 )sql",
+    // Networking: the mode an instance was launched with and its address on kilnd's bridge.
+    // Instances from before had loopback only. Live instances never share an address.
+    R"sql(
+ALTER TABLE instances ADD COLUMN network TEXT NOT NULL DEFAULT 'none';
+ALTER TABLE instances ADD COLUMN ip TEXT;
+CREATE UNIQUE INDEX instances_live_ip ON instances(ip) WHERE ip IS NOT NULL AND state != 'terminated';
+)sql",
 };
 
 constexpr const char* kImageColumns =
@@ -325,7 +332,8 @@ Result<std::set<std::string>> Catalog::ReferencedDiffIds() {
 namespace {
 
 constexpr const char* kInstanceColumns =
-    "id, name, image_id, state, state_reason, type, created_at, terminated_at, env, user_data";
+    "id, name, image_id, state, state_reason, type, created_at, terminated_at, env, user_data, "
+    "network, ip";
 
 InstanceRecord ReadInstanceRow(const SqliteStmt& s) {
   InstanceRecord r;
@@ -342,6 +350,8 @@ InstanceRecord ReadInstanceRow(const SqliteStmt& s) {
     for (const auto& e : env)
       if (e.is_string()) r.env.push_back(e.get<std::string>());
   r.user_data = s.Text(9);
+  r.network = s.Text(10);
+  r.ip = s.Text(11);
   return r;
 }
 
@@ -360,14 +370,18 @@ Status Catalog::InsertInstances(const std::vector<InstanceRecord>& instances) {
                                   dup.Text(0) + ")");
     ASSIGN_OR_RETURN(SqliteStmt ins,
                      db_.Prepare("INSERT INTO instances (" + std::string(kInstanceColumns) +
-                                 ") VALUES (?,?,?,?,?,?,?,?,?,?)"));
+                                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
     ins.Bind(1, in.id).Bind(2, in.name).Bind(3, in.image_id).Bind(4, in.state);
     ins.Bind(5, in.state_reason).Bind(6, in.type).Bind(7, in.created_at);
     if (in.terminated_at)
       ins.Bind(8, *in.terminated_at);
     else
       ins.BindNull(8);
-    ins.Bind(9, nlohmann::json(in.env).dump()).Bind(10, in.user_data);
+    ins.Bind(9, nlohmann::json(in.env).dump()).Bind(10, in.user_data).Bind(11, in.network);
+    if (in.ip.empty())
+      ins.BindNull(12);
+    else
+      ins.Bind(12, in.ip);
     TRY(ins.Run());
   }
   return txn.Commit();

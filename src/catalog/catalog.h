@@ -71,6 +71,8 @@ struct InstanceRecord {
   std::optional<int64_t> terminated_at;
   std::vector<std::string> env;  // K=V
   std::string user_data;
+  std::string network = "none";  // bridge, none or host
+  std::string ip;                // address on kilnd's bridge (bridge mode), else empty
 };
 
 // A point-in-time copy of an instance's changes: one layer blob (its upper dir as an OCI layer).
@@ -86,7 +88,7 @@ struct SnapshotRecord {
 
 class Catalog {
  public:
-  static constexpr int kSchemaVersion = 5;
+  static constexpr int kSchemaVersion = 6;
 
   static Result<std::unique_ptr<Catalog>> Open(const std::string& path);
 

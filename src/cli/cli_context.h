@@ -49,6 +49,7 @@ void AddGc(CLI::App& app, CliContext& cc);
 void AddRegistryVerbs(CLI::App& app, CLI::App& image, CliContext& cc);
 void AddVersion(CLI::App& app, CliContext& cc);
 void AddLaunch(CLI::App& app, CliContext& cc);
+void AddNetwork(CLI::App& app, CliContext& cc);
 void AddSnapshot(CLI::App& app, CliContext& cc);
 void AddCp(CLI::App& app, CliContext& cc);
 void AddShell(CLI::App& app, CliContext& cc, int* exit_code);

@@ -22,8 +22,9 @@ void AddInstanceList(CLI::App& app, CliContext& cc) {
       std::vector<std::vector<std::string>> rows;
       for (const auto& in : res["instances"])
         rows.push_back({in["id"], in["name"], in.value("image", in["image_id"].get<std::string>()),
-                        in["state"], in["type"], Age(in["created"])});
-      PrintTable({"ID", "NAME", "IMAGE", "STATE", "TYPE", "CREATED"}, rows);
+                        in["state"], in["type"],
+                        in.value("private_ip", in.value("network", "none")), Age(in["created"])});
+      PrintTable({"ID", "NAME", "IMAGE", "STATE", "TYPE", "ADDRESS", "CREATED"}, rows);
       return Ok();
     };
   });
@@ -49,6 +50,9 @@ void AddInstanceInspect(CLI::App& app, CliContext& cc) {
                                                 : "")
                 << "\n"
                 << "Type:     " << in["type"].get<std::string>() << "\n"
+                << "Network:  " << in.value("network", "none")
+                << (in.contains("private_ip") ? " " + in["private_ip"].get<std::string>() : "")
+                << "\n"
                 << "Created:  " << in["created"].get<std::string>() << " (" << Age(in["created"])
                 << ")\n";
       if (in.contains("limits")) {

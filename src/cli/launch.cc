@@ -8,7 +8,7 @@ namespace kiln::cli {
 
 void AddLaunch(CLI::App& app, CliContext& cc) {
   struct Opts {
-    std::string image, name, type, user_data_file;
+    std::string image, name, type, user_data_file, network = "bridge";
     int count = 1;
     std::vector<std::string> env;
   };
@@ -21,13 +21,15 @@ void AddLaunch(CLI::App& app, CliContext& cc) {
   cmd->add_option("--type", o->type, "Instance type: nano, micro, small (default), medium, large");
   cmd->add_option("--user-data", o->user_data_file, "Script run once at first boot (by kiln-init)");
   cmd->add_option("-e,--env", o->env, "Environment variable K=V (repeatable)");
+  cmd->add_option("--network", o->network,
+                  "bridge: an address on kilnd's bridge, reachable from the host and other "
+                  "instances; none: loopback only; host: the host's own network (unsafe)")
+      ->check(CLI::IsMember({"bridge", "none", "host"}))
+      ->capture_default_str();
   cmd->callback([&cc, o] {
     cc.action = [&cc, o]() -> Status {
-      nlohmann::json body = {{"image", o->image},
-                             {"name", o->name},
-                             {"count", o->count},
-                             {"type", o->type},
-                             {"env", o->env}};
+      nlohmann::json body = {{"image", o->image}, {"name", o->name},       {"count", o->count},
+                             {"type", o->type},   {"network", o->network}, {"env", o->env}};
       if (!o->user_data_file.empty()) {
         ASSIGN_OR_RETURN(std::string ud, ReadFile(o->user_data_file));
         body["user_data"] = ud;

@@ -70,6 +70,7 @@ int main(int argc, char** argv) {
   AddGc(app, cc);
   AddVersion(app, cc);
   AddLaunch(app, cc);
+  AddNetwork(app, cc);
   AddInstanceList(app, cc);
   AddInstanceInspect(app, cc);
   AddExec(app, cc, &exec_exit);

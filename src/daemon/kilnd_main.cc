@@ -17,6 +17,7 @@
 #include "daemon/root_lock.h"
 #include "image/image_ops.h"
 #include "instance/instance_manager.h"
+#include "net/network.h"
 #include "runtime/bundle_spec.h"
 #include "runtime/oci_runtime.h"
 #include "runtime/seccomp_profile.h"
@@ -39,7 +40,7 @@ std::string DefaultInitPath() {
 }
 
 int Run(const std::string& root, const std::string& socket, const std::string& runtime_name,
-        std::string init_path, const std::string& seccomp_path) {
+        std::string init_path, const std::string& seccomp_path, const kiln::NetworkConfig& netcfg) {
   using namespace kiln;
   // Signals are taken by sigwait below, never by a handler: block them before any thread starts.
   sigset_t sigs;
@@ -71,8 +72,13 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   } else {
     LogWarn("no seccomp profile: instances run without a syscall filter");
   }
+  auto net = NetworkManager::Create(netcfg);
+  if (!net) return Fail(net.error());
+  if (auto st = (*net)->EnsureBridge(); !st) return Fail(st.error().Context("network"));
+  LogInfo("network: bridge " + netcfg.bridge + ", subnet " + (*net)->subnet().Cidr() +
+          ", gateway " + (*net)->subnet().Gateway());
   InstanceManager instances(**ctx, NewCliRuntime(runtime->binary, JoinPath(root, "runtime")),
-                            init_path, std::move(seccomp));
+                            init_path, std::move(seccomp), net->get());
   if (auto st = instances.Adopt(); !st) return Fail(st.error().Context("re-adopt instances"));
 
   UnixHttpServer server;
@@ -109,6 +115,7 @@ int main(int argc, char** argv) {
   std::string init;
   std::string seccomp = kiln::kDefaultSeccompProfile;
   bool debug = false;
+  kiln::NetworkConfig netcfg;
   app.add_option("--root", root, "Directory holding kiln's store and catalog")
       ->capture_default_str();
   app.add_option("--socket", socket, "Unix socket to serve the API on")->capture_default_str();
@@ -119,12 +126,17 @@ int main(int argc, char** argv) {
   app.add_option("--seccomp-profile", seccomp,
                  "Seccomp profile for instances (containers/moby JSON); \"\" for none")
       ->capture_default_str();
+  app.add_option("--bridge", netcfg.bridge, "Linux bridge instances attach to (created if missing)")
+      ->capture_default_str();
+  app.add_option("--subnet", netcfg.subnet,
+                 "IPv4 subnet of the bridge; the gateway is its first address")
+      ->capture_default_str();
   app.add_flag("--debug", debug, "Log debug messages");
   app.set_version_flag("--version", KILN_VERSION);
   CLI11_PARSE(app, argc, argv);
   if (debug) kiln::SetLogLevel(kiln::LogLevel::kDebug);
   try {
-    return Run(root, socket, runtime, init, seccomp);
+    return Run(root, socket, runtime, init, seccomp, netcfg);
   } catch (const std::exception& e) {
     return Fail(kiln::Error::Internal(std::string("unexpected: ") + e.what()));
   }

@@ -75,9 +75,11 @@ Result<ImageProcess> ProcessFromConfig(Context& ctx, const ImageRecord& image) {
 }  // namespace
 
 InstanceManager::InstanceManager(Context& ctx, std::unique_ptr<OciRuntime> runtime,
-                                 std::string init_binary, nlohmann::json seccomp)
+                                 std::string init_binary, nlohmann::json seccomp,
+                                 NetworkManager* net)
     : ctx_(ctx),
       runtime_(std::move(runtime)),
+      net_(net),
       init_binary_(std::move(init_binary)),
       seccomp_(std::move(seccomp)),
       dir_(JoinPath(ctx.root, "instances")) {}
@@ -112,10 +114,11 @@ Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& ima
   }
   // Instance-specific files live in the instance dir and are bind-mounted, never in the image.
   TRY(WriteFileAtomic(Paths(dir, "etc/hostname"), in.name + "\n"));
-  TRY(WriteFileAtomic(
-      Paths(dir, "etc/hosts"),
-      "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n127.0.1.1\t" + in.name +
-          "\n"));
+  TRY(WriteFileAtomic(Paths(dir, "etc/hosts"), HostsFileFor(in.name, in.ip, {})));
+  auto resolv = ReadFile("/etc/resolv.conf");
+  std::string host_resolv = resolv ? *resolv : "";
+  TRY(WriteFileAtomic(Paths(dir, "etc/resolv.conf"),
+                      in.network == kNetworkHost ? host_resolv : ResolvConfFor(host_resolv)));
   TRY(WriteFileAtomic(Paths(dir, "user-data"), in.user_data, 0600));
   TRY(MountOverlay(lowers, Paths(dir, "upper"), Paths(dir, "work"), Paths(dir, "rootfs")));
 
@@ -138,8 +141,14 @@ Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& ima
   spec.cpu_millis = type.cpu_millis;
   spec.memory_bytes = type.memory_bytes;
   spec.pids = type.pids;
+  spec.network = in.network;
+  if (in.network == kNetworkBridge) {
+    if (!net_) return Error::Unsupported("bridge networking is not set up in this kilnd");
+    spec.netns_path = net_->NamespacePath(in.id);
+  }
   spec.binds = {{Paths(dir, "etc/hostname"), "/etc/hostname", true},
                 {Paths(dir, "etc/hosts"), "/etc/hosts", true},
+                {Paths(dir, "etc/resolv.conf"), "/etc/resolv.conf", true},
                 {Paths(dir, "user-data"), "/.kiln/user-data", true}};
   struct stat st;
   std::string own_init = Paths(dir, "rootfs/sbin/init");
@@ -164,6 +173,8 @@ Status InstanceManager::Boot(const InstanceRecord& in) {
     TRY(Prepare(in, image));
   }
   ASSIGN_OR_RETURN(UniqueFd log, OpenFile(Paths(dir, "log"), O_RDWR | O_CREAT | O_APPEND, 0640));
+  // The namespace outlives stops and kilnd restarts; after a host reboot it is made again.
+  if (in.network == kNetworkBridge) TRY(net_->Attach(in.id, in.ip));
   // A stopped container of the same id may linger in the runtime: clear it first.
   ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
   if (!st.status.empty()) TRY(runtime_->Delete(in.id, true));
@@ -192,8 +203,26 @@ Status InstanceManager::Halt(const InstanceRecord& in) {
 
 Status InstanceManager::Destroy(const InstanceRecord& in) {
   TRY(Halt(in));
+  if (in.network == kNetworkBridge && net_) TRY(net_->Detach(in.id));
   for (const auto& m : MountsUnder(DirOf(in.id))) TRY(Unmount(m));
   return RemoveAll(DirOf(in.id));
+}
+
+Status InstanceManager::RefreshHosts() {
+  ASSIGN_OR_RETURN(auto all, ctx_.catalog->ListInstances(false));
+  std::map<std::string, std::string> peers;
+  for (const auto& in : all)
+    if (in.network == kNetworkBridge && !in.ip.empty() && in.state != kInstanceShuttingDown)
+      peers[in.name] = in.ip;
+  for (const auto& in : all) {
+    if (in.network != kNetworkBridge || !peers.count(in.name)) continue;
+    std::string path = Paths(DirOf(in.id), "etc/hosts");
+    if (::access(path.c_str(), F_OK) != 0) continue;
+    std::string text = HostsFileFor(in.name, in.ip, peers);
+    ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_WRONLY | O_TRUNC | O_CLOEXEC));
+    TRY(WriteFull(fd.get(), text.data(), text.size()));
+  }
+  return Ok();
 }
 
 Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest& req) {
@@ -209,6 +238,10 @@ Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest&
   ASSIGN_OR_RETURN(ImageRecord image, ctx_.catalog->GetImage(req.image));
   if (image.state != kImageAvailable)
     return Error::Conflict("image " + image.name + " is " + image.state);
+  std::string network = req.network.empty() ? kNetworkBridge : req.network;
+  TRY(ValidateNetworkMode(network));
+  if (network == kNetworkBridge && !net_)
+    return Error::Unsupported("bridge networking is not set up in this kilnd; use --network none");
   bool templated = req.name.find("{n}") != std::string::npos;
   if (req.count > 1 && !req.name.empty() && !templated)
     return Error::InvalidArgument("with --count above 1 the name must contain {n} (e.g. web-{n})");
@@ -231,9 +264,18 @@ Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest&
     in.created_at = NowSeconds();
     in.env = req.env;
     in.user_data = req.user_data;
+    in.network = network;
     batch.push_back(std::move(in));
   }
   std::lock_guard lock(mu_);
+  if (network == kNetworkBridge) {  // addresses are picked and inserted under mu_: never shared
+    ASSIGN_OR_RETURN(auto live, ctx_.catalog->ListInstances(false));
+    std::set<std::string> used;
+    for (const auto& in : live)
+      if (!in.ip.empty()) used.insert(in.ip);
+    ASSIGN_OR_RETURN(auto ips, net_->Allocate(used, batch.size()));
+    for (size_t i = 0; i < batch.size(); ++i) batch[i].ip = ips[i];
+  }
   TRY(ctx_.catalog->InsertInstances(batch));
   for (size_t i = 0; i < batch.size(); ++i) {
     Status st = Prepare(batch[i], image);
@@ -244,12 +286,16 @@ Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest&
         if (auto d = Destroy(batch[j]); !d) LogError("launch rollback: " + d.error().message());
         (void)ctx_.catalog->DeleteInstance(batch[j].id);
       }
+      (void)RefreshHosts();
       return std::move(st).error().Context("launch " + batch[i].name);
     }
     TRY(ctx_.catalog->SetInstanceState(batch[i].id, kInstanceRunning));
     batch[i].state = kInstanceRunning;
-    LogInfo("launched instance " + batch[i].id + " \"" + batch[i].name + "\" from " + image.name);
+    LogInfo("launched instance " + batch[i].id + " \"" + batch[i].name + "\" from " + image.name +
+            (batch[i].ip.empty() ? "" : " at " + batch[i].ip));
   }
+  if (network == kNetworkBridge)
+    if (auto st = RefreshHosts(); !st) LogWarn("update /etc/hosts: " + st.error().message());
   return batch;
 }
 
@@ -305,6 +351,8 @@ Result<InstanceRecord> InstanceManager::Terminate(const std::string& ref, bool f
   }
   TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceTerminated));
   LogInfo("terminated instance " + in.id + " \"" + in.name + "\"");
+  if (in.network == kNetworkBridge)
+    if (auto r = RefreshHosts(); !r) LogWarn("update /etc/hosts: " + r.error().message());
   return ctx_.catalog->GetInstance(in.id);
 }
 
@@ -478,6 +526,15 @@ Status InstanceManager::Adopt() {
     if (IsId(d, "i-")) (void)runtime_->Delete(d, true);
     for (const auto& m : MountsUnder(JoinPath(dir_, d))) TRY(Unmount(m));
     TRY(RemoveAll(JoinPath(dir_, d)));
+  }
+  if (net_) {
+    // Namespaces and veths of instances that are gone (kilnd died mid-launch or mid-terminate).
+    ASSIGN_OR_RETURN(auto every, ctx_.catalog->ListInstances(true));
+    std::set<std::string> known;
+    for (const auto& in : every) known.insert(in.id);
+    ASSIGN_OR_RETURN(int removed, net_->Reconcile(known, keep_dirs));
+    if (removed > 0) LogWarn("recovery: removed " + std::to_string(removed) + " network leftovers");
+    TRY(RefreshHosts());
   }
   return Ok();
 }

@@ -14,6 +14,7 @@
 #include "base/subprocess.h"
 #include "catalog/catalog.h"
 #include "context/context.h"
+#include "net/network.h"
 #include "runtime/oci_runtime.h"
 
 namespace kiln {
@@ -25,13 +26,15 @@ struct LaunchRequest {
   std::string type;
   std::vector<std::string> env;
   std::string user_data;
+  std::string network;  // bridge (default), none or host
 };
 
 class InstanceManager {
  public:
   // seccomp: linux.seccomp for every instance (null: none).
+  // net: bridge networking; null means only "none" and "host" can be launched.
   InstanceManager(Context& ctx, std::unique_ptr<OciRuntime> runtime, std::string init_binary,
-                  nlohmann::json seccomp = nullptr);
+                  nlohmann::json seccomp = nullptr, NetworkManager* net = nullptr);
 
   // All count instances start, or none is left behind.
   Result<std::vector<InstanceRecord>> Launch(const LaunchRequest& req);
@@ -64,16 +67,21 @@ class InstanceManager {
   Status Adopt();
 
   std::string DirOf(const std::string& id) const;
+  NetworkManager* network() const { return net_; }
 
  private:
   Status Prepare(const InstanceRecord& in, const ImageRecord& image);
   Status Boot(const InstanceRecord& in);
   Status FixUpper(const std::string& dir);
-  Status Halt(const InstanceRecord& in);     // processes and runtime state go; files stay
+  Status Halt(const InstanceRecord& in);  // processes and runtime state go; files stay
+  // Rewrites /etc/hosts of every live bridge instance with its current peers (in place: the
+  // files are bind-mounted). With mu_ held.
+  Status RefreshHosts();
   Status Destroy(const InstanceRecord& in);  // Halt, then mounts and files go
 
   Context& ctx_;
   std::unique_ptr<OciRuntime> runtime_;
+  NetworkManager* net_;
   std::string init_binary_;
   nlohmann::json seccomp_;
   std::string dir_;

@@ -53,12 +53,13 @@ json BuildOciSpec(const BundleSpec& s) {
                       {"source", b.source},
                       {"options", opts}});
   }
-  json namespaces = json::array({{{"type", "pid"}},
-                                 {{"type", "network"}},
-                                 {{"type", "ipc"}},
-                                 {{"type", "uts"}},
-                                 {{"type", "mount"}}});
+  json namespaces =
+      json::array({{{"type", "pid"}}, {{"type", "ipc"}}, {{"type", "uts"}}, {{"type", "mount"}}});
   if (s.cgroup_namespace) namespaces.push_back({{"type", "cgroup"}});
+  if (!s.netns_path.empty())
+    namespaces.push_back({{"type", "network"}, {"path", s.netns_path}});
+  else if (s.network != "host")
+    namespaces.push_back({{"type", "network"}});
   json resources = json::object();
   if (s.memory_bytes > 0) resources["memory"] = {{"limit", s.memory_bytes}};
   if (s.cpu_millis > 0) resources["cpu"] = {{"quota", s.cpu_millis * 100}, {"period", 100000}};

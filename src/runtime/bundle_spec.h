@@ -29,6 +29,8 @@ struct BundleSpec {
   int64_t cpu_millis = 0;    // 1000 = one CPU; 0: no limit
   int64_t pids = 0;          // 0: no limit
   bool cgroup_namespace = true;
+  std::string network = "none";  // none: a new namespace (loopback only); host: none at all
+  std::string netns_path;        // join this namespace instead (bridge mode)
   std::vector<BindMount> binds;
   nlohmann::json seccomp;  // linux.seccomp, or null for none
 };

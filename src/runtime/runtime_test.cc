@@ -56,7 +56,16 @@ TEST(BundleSpecTest, IsolationDefaults) {
   auto j = BuildOciSpec(s);
   std::vector<std::string> ns;
   for (const auto& n : j["linux"]["namespaces"]) ns.push_back(n["type"]);
-  EXPECT_EQ(ns, (std::vector<std::string>{"pid", "network", "ipc", "uts", "mount", "cgroup"}));
+  EXPECT_EQ(ns, (std::vector<std::string>{"pid", "ipc", "uts", "mount", "cgroup", "network"}));
+  EXPECT_FALSE(j["linux"]["namespaces"].back().contains("path"));
+  // Bridge mode joins the namespace kiln prepared; host mode has none of its own.
+  s.netns_path = "/run/netns/kiln-i-1";
+  j = BuildOciSpec(s);
+  EXPECT_EQ(j["linux"]["namespaces"].back()["path"], "/run/netns/kiln-i-1");
+  s.netns_path.clear();
+  s.network = "host";
+  j = BuildOciSpec(s);
+  for (const auto& n : j["linux"]["namespaces"]) EXPECT_NE(n["type"], "network");
   EXPECT_EQ(j["process"]["capabilities"]["bounding"].size(), 14u);
   EXPECT_EQ(j["linux"]["resources"]["memory"]["limit"], 1 << 20);
   EXPECT_FALSE(j["linux"].contains("seccomp"));

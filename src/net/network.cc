@@ -1,0 +1,243 @@
+#include "net/network.h"
+
+#include <arpa/inet.h>
+#include <dirent.h>
+#include <sys/stat.h>
+
+#include <sstream>
+
+#include "base/log.h"
+#include "base/subprocess.h"
+
+namespace kiln {
+namespace {
+
+Status Ip(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, "", /*die_with_parent=*/true));
+  if (r.exit_code != 0) {
+    std::string cmd;
+    for (const auto& a : argv) cmd += (cmd.empty() ? "" : " ") + a;
+    std::string err = r.err;
+    while (!err.empty() && err.back() == '\n') err.pop_back();
+    return Error(ErrorCode::kIO, cmd + ": " + err);
+  }
+  return Ok();
+}
+
+Result<std::string> IpOut(const std::vector<std::string>& args) {
+  std::vector<std::string> argv = {"ip"};
+  argv.insert(argv.end(), args.begin(), args.end());
+  ASSIGN_OR_RETURN(CommandResult r, RunCommand(argv, "", true));
+  if (r.exit_code != 0) return Error(ErrorCode::kIO, "ip " + args.front() + ": " + r.err);
+  return r.out;
+}
+
+bool LinkExists(const std::string& name) {
+  struct stat st;
+  return ::stat(("/sys/class/net/" + name).c_str(), &st) == 0;
+}
+
+}  // namespace
+
+Status ValidateNetworkMode(const std::string& mode) {
+  if (mode == kNetworkBridge || mode == kNetworkNone || mode == kNetworkHost) return Ok();
+  return Error::InvalidArgument("network must be bridge, none or host, not \"" + mode + "\"");
+}
+
+std::string FormatIPv4(uint32_t addr) {
+  in_addr a{htonl(addr)};
+  char buf[INET_ADDRSTRLEN];
+  ::inet_ntop(AF_INET, &a, buf, sizeof buf);
+  return buf;
+}
+
+Result<uint32_t> ParseIPv4(const std::string& text) {
+  in_addr a{};
+  if (::inet_pton(AF_INET, text.c_str(), &a) != 1)
+    return Error::InvalidArgument("\"" + text + "\" is not an IPv4 address");
+  return ntohl(a.s_addr);
+}
+
+Result<Subnet> Subnet::Parse(const std::string& cidr) {
+  auto slash = cidr.find('/');
+  if (slash == std::string::npos)
+    return Error::InvalidArgument("subnet \"" + cidr + "\" must be ADDRESS/PREFIX");
+  ASSIGN_OR_RETURN(uint32_t addr, ParseIPv4(cidr.substr(0, slash)));
+  int prefix = -1;
+  try {
+    prefix = std::stoi(cidr.substr(slash + 1));
+  } catch (...) {
+  }
+  if (prefix < 8 || prefix > 29)
+    return Error::InvalidArgument("subnet \"" + cidr + "\": prefix must be 8-29");
+  uint32_t mask = prefix == 0 ? 0 : ~uint32_t{0} << (32 - prefix);
+  if ((addr & ~mask) != 0)
+    return Error::InvalidArgument("subnet \"" + cidr + "\" has host bits set; did you mean " +
+                                  FormatIPv4(addr & mask) + "/" + std::to_string(prefix) + "?");
+  return Subnet{addr, prefix};
+}
+
+std::string Subnet::Cidr() const {
+  return FormatIPv4(network) + "/" + std::to_string(prefix);
+}
+std::string Subnet::Gateway() const {
+  return FormatIPv4(network + 1);
+}
+uint64_t Subnet::Capacity() const {
+  return (uint64_t{1} << (32 - prefix)) - 3;
+}
+bool Subnet::Contains(uint32_t addr) const {
+  uint32_t mask = ~uint32_t{0} << (32 - prefix);
+  return (addr & mask) == network;
+}
+
+Result<std::unique_ptr<NetworkManager>> NetworkManager::Create(const NetworkConfig& cfg) {
+  ASSIGN_OR_RETURN(Subnet s, Subnet::Parse(cfg.subnet));
+  if (cfg.bridge.empty() || cfg.bridge.size() > 15)
+    return Error::InvalidArgument("bridge name must be 1-15 characters");
+  return std::unique_ptr<NetworkManager>(new NetworkManager(cfg, s));
+}
+
+std::string NetworkManager::VethName(const std::string& instance_id) const {
+  std::string hex = instance_id.substr(instance_id.find('-') + 1);
+  return "kv" + hex.substr(0, 12);
+}
+
+Status NetworkManager::EnsureBridge() {
+  std::lock_guard lock(mu_);
+  const std::string& br = cfg_.bridge;
+  if (!LinkExists(br)) TRY_CTX(Ip({"link", "add", br, "type", "bridge"}), "create bridge " + br);
+  std::string want = subnet_.Gateway() + "/" + std::to_string(subnet_.prefix);
+  ASSIGN_OR_RETURN(std::string addrs, IpOut({"-4", "-o", "addr", "show", "dev", br}));
+  if (addrs.find(" " + want + " ") == std::string::npos) {
+    TRY(Ip({"addr", "flush", "dev", br}));
+    TRY_CTX(Ip({"addr", "add", want, "dev", br}), "give bridge " + br + " its address");
+  }
+  return Ip({"link", "set", br, "up"});
+}
+
+Result<std::vector<std::string>> NetworkManager::Allocate(const std::set<std::string>& used,
+                                                          size_t n) const {
+  std::set<uint32_t> taken;
+  for (const auto& u : used)
+    if (auto a = ParseIPv4(u)) taken.insert(*a);
+  std::vector<std::string> out;
+  uint32_t last = subnet_.network + static_cast<uint32_t>(subnet_.Capacity()) + 1;
+  for (uint32_t a = subnet_.network + 2; a <= last && out.size() < n; ++a)
+    if (!taken.count(a)) out.push_back(FormatIPv4(a));
+  if (out.size() < n)
+    return Error::Conflict("subnet " + subnet_.Cidr() + " has no free address left for " +
+                           std::to_string(n) + " more instance(s)");
+  return out;
+}
+
+Status NetworkManager::Attach(const std::string& id, const std::string& ip) {
+  std::lock_guard lock(mu_);
+  std::string ns = NamespaceName(id), veth = VethName(id);
+  struct stat st;
+  bool have_ns = ::stat(NamespacePath(id).c_str(), &st) == 0;
+  if (!have_ns) TRY(Ip({"netns", "add", ns}));
+  auto fail = [&](Error e) -> Status {
+    if (!have_ns) (void)Ip({"netns", "del", ns});
+    return std::move(e).Context("network for " + id);
+  };
+  if (!LinkExists(veth)) {
+    if (auto s = Ip({"link", "add", veth, "type", "veth", "peer", "name", "eth0", "netns", ns}); !s)
+      return fail(s.error());
+  }
+  std::string addr = ip + "/" + std::to_string(subnet_.prefix);
+  for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+           {"link", "set", veth, "master", cfg_.bridge},
+           {"link", "set", veth, "up"},
+           {"-n", ns, "link", "set", "lo", "up"},
+           {"-n", ns, "addr", "replace", addr, "dev", "eth0"},
+           {"-n", ns, "link", "set", "eth0", "up"},
+           {"-n", ns, "route", "replace", "default", "via", subnet_.Gateway()}}) {
+    if (auto s = Ip(cmd); !s) return fail(s.error());
+  }
+  return Ok();
+}
+
+Status NetworkManager::Detach(const std::string& id) {
+  std::lock_guard lock(mu_);
+  struct stat st;
+  if (::stat(NamespacePath(id).c_str(), &st) == 0) TRY(Ip({"netns", "del", NamespaceName(id)}));
+  // The veth normally goes with the namespace (the kernel removes it a moment later).
+  std::string veth = VethName(id);
+  if (LinkExists(veth))
+    if (auto st = Ip({"link", "del", veth}); !st && LinkExists(veth)) return st;
+  return Ok();
+}
+
+Result<std::vector<std::string>> NetworkManager::ListKilnDevices() const {
+  std::vector<std::string> out;
+  for (const char* dir : {"/run/netns", "/sys/class/net"}) {
+    DIR* d = ::opendir(dir);
+    if (!d) continue;
+    while (dirent* e = ::readdir(d)) {
+      std::string n = e->d_name;
+      bool ns = std::string(dir) == "/run/netns" && n.starts_with("kiln-");
+      bool veth = std::string(dir) == "/sys/class/net" && n.starts_with("kv") && n.size() == 14;
+      if (ns || veth) out.push_back(std::string(dir) + "/" + n);
+    }
+    ::closedir(d);
+  }
+  return out;
+}
+
+Result<int> NetworkManager::Reconcile(const std::set<std::string>& known_ids,
+                                      const std::set<std::string>& live_ids) {
+  std::set<std::string> gone_ns, gone_veth;
+  for (const auto& id : known_ids) {
+    if (live_ids.count(id)) continue;
+    gone_ns.insert(NamespaceName(id));
+    gone_veth.insert(VethName(id));
+  }
+  ASSIGN_OR_RETURN(auto devices, ListKilnDevices());
+  int removed = 0;
+  for (const auto& path : devices) {
+    std::string name = path.substr(path.rfind('/') + 1);
+    bool is_ns = path.starts_with("/run/netns/");
+    if (!(is_ns ? gone_ns.count(name) : gone_veth.count(name))) continue;
+    LogWarn("network: removing leftover " + std::string(is_ns ? "namespace " : "veth ") + name);
+    Status st = is_ns ? Ip({"netns", "del", name}) : Ip({"link", "del", name});
+    if (!st && LinkExists(name)) return std::move(st).error();
+    ++removed;
+  }
+  return removed;
+}
+
+std::string HostsFileFor(const std::string& name, const std::string& ip,
+                         const std::map<std::string, std::string>& peers) {
+  std::string s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
+  s += (ip.empty() ? "127.0.1.1" : ip) + "\t" + name + "\n";
+  if (!peers.empty()) s += "# other instances on this network (kept current by kilnd)\n";
+  for (const auto& [peer, addr] : peers)
+    if (peer != name) s += addr + "\t" + peer + "\n";
+  return s;
+}
+
+std::string ResolvConfFor(const std::string& host) {
+  std::istringstream in(host);
+  std::string line, out;
+  int servers = 0;
+  while (std::getline(in, line)) {
+    std::istringstream words(line);
+    std::string key, value;
+    words >> key >> value;
+    if (key == "nameserver") {
+      if (value.starts_with("127.") || value == "::1") continue;
+      ++servers;
+      out += line + "\n";
+    } else if (key == "search" || key == "domain" || key == "options") {
+      out += line + "\n";
+    }
+  }
+  if (servers == 0)
+    out = "# the host's nameservers are on its loopback, which instances cannot reach\n" + out;
+  return out;
+}
+
+}  // namespace kiln

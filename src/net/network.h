@@ -1,0 +1,94 @@
+// net: instance networking.
+//
+// Bridge mode (the default): one Linux bridge (kiln0) holds the gateway address of kilnd's
+// subnet; each instance gets a network namespace, bind-mounted by `ip netns` at
+// /run/netns/kiln-<id>, whose eth0 is one end of a veth pair; the host end (kv<12 hex of the id>)
+// is a port of the bridge. Instances on the bridge reach each other and the host; nothing is
+// forwarded beyond the host. Namespaces outlive kilnd, so a restart leaves running instances'
+// networking alone; at start kilnd removes what belongs to no live instance.
+// Mode none: a private namespace with loopback only. Mode host: the host's own stack (unsafe:
+// the instance sees and can bind every host interface).
+#pragma once
+
+#include <cstdint>
+#include <map>
+#include <memory>
+#include <mutex>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "base/error.h"
+
+namespace kiln {
+
+inline constexpr const char* kNetworkBridge = "bridge";
+inline constexpr const char* kNetworkNone = "none";
+inline constexpr const char* kNetworkHost = "host";
+
+Status ValidateNetworkMode(const std::string& mode);
+
+// An IPv4 subnet, e.g. 10.87.0.0/16. The gateway is its first host address.
+struct Subnet {
+  uint32_t network = 0;  // host byte order
+  int prefix = 0;
+
+  static Result<Subnet> Parse(const std::string& cidr);
+  std::string Cidr() const;
+  std::string Gateway() const;
+  // Addresses instances may get: all hosts but the gateway and broadcast.
+  uint64_t Capacity() const;
+  bool Contains(uint32_t addr) const;
+};
+
+std::string FormatIPv4(uint32_t addr);
+Result<uint32_t> ParseIPv4(const std::string& text);
+
+struct NetworkConfig {
+  std::string bridge = "kiln0";
+  std::string subnet = "10.87.0.0/16";
+};
+
+class NetworkManager {
+ public:
+  static Result<std::unique_ptr<NetworkManager>> Create(const NetworkConfig& cfg);
+
+  // Creates the bridge with the gateway address when missing; fixes its address and state.
+  Status EnsureBridge();
+  // The n lowest free addresses of the subnet, given those in use.
+  Result<std::vector<std::string>> Allocate(const std::set<std::string>& used, size_t n) const;
+  // Creates the instance's namespace and veth and configures eth0 (idempotent).
+  Status Attach(const std::string& instance_id, const std::string& ip);
+  // Removes the namespace (its veth goes with it); nothing to remove is fine.
+  Status Detach(const std::string& instance_id);
+  // Removes the namespaces and veths of instances this kilnd knows (known_ids) that are no longer
+  // live. Devices of ids it does not know may belong to another kilnd and are left alone.
+  // Returns how many were removed.
+  Result<int> Reconcile(const std::set<std::string>& known_ids,
+                        const std::set<std::string>& live_ids);
+  // Every kiln-named namespace and veth on the host (for checks and tests).
+  Result<std::vector<std::string>> ListKilnDevices() const;
+
+  std::string NamespaceName(const std::string& instance_id) const { return "kiln-" + instance_id; }
+  std::string NamespacePath(const std::string& instance_id) const {
+    return "/run/netns/" + NamespaceName(instance_id);
+  }
+  std::string VethName(const std::string& instance_id) const;
+  const Subnet& subnet() const { return subnet_; }
+  const std::string& bridge() const { return cfg_.bridge; }
+
+ private:
+  NetworkManager(NetworkConfig cfg, Subnet subnet) : cfg_(std::move(cfg)), subnet_(subnet) {}
+  NetworkConfig cfg_;
+  Subnet subnet_;
+  std::mutex mu_;
+};
+
+// /etc/hosts of an instance: localhost, its own name and address, then its peers on the network.
+std::string HostsFileFor(const std::string& name, const std::string& ip,
+                         const std::map<std::string, std::string>& peers);
+// /etc/resolv.conf of an instance from the host's: nameservers on loopback are dropped (they are
+// not reachable from the instance's namespace); search and options lines are kept.
+std::string ResolvConfFor(const std::string& host_resolv_conf);
+
+}  // namespace kiln

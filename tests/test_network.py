@@ -1,0 +1,115 @@
+"""Networking: instances on kilnd's bridge reach each other (by address and by name) and the host,
+`none` has loopback only, and launches and terminations leave no device behind. Traffic goes only
+to the test's own instances."""
+import json
+import os
+import subprocess
+import time
+import urllib.request
+
+from kiln_harness import KilnTestCase, make_busybox_rootfs, require_tool
+
+
+def kiln_devices(ids):
+    """Namespaces and veths on the host that belong to these instances."""
+    found = []
+    for iid in ids:
+        if os.path.exists(f"/run/netns/kiln-{iid}"):
+            found.append(f"netns kiln-{iid}")
+        veth = "kv" + iid[2:14]
+        if os.path.exists(f"/sys/class/net/{veth}"):
+            found.append(f"veth {veth}")
+    return found
+
+
+class NetworkTest(KilnTestCase):
+
+    def setUp(self):
+        require_tool("runc")
+        require_tool("ip")
+        super().setUp()
+        self.kiln("image", "import", make_busybox_rootfs(self.path("rootfs")), "--name", "bb")
+
+    def serve(self, name, port, text):
+        self.kiln("exec", name, "--", "sh", "-c",
+                  f"mkdir -p /www && echo {text} > /www/index.html && busybox httpd -p {port} -h /www")
+
+    def test_instances_reach_each_other_and_the_host(self):
+        self.kiln("launch", "bb", "--count", "2", "--name", "n-{n}", "--type", "nano")
+        a, b = self.kiln_json("inspect", "n-1"), self.kiln_json("inspect", "n-2")
+        self.assertEqual((a["network"], b["network"]), ("bridge", "bridge"))
+        self.assertNotEqual(a["private_ip"], b["private_ip"])
+        self.serve("n-2", 8080, "hello-from-n-2")
+        for target in (b["private_ip"], "n-2"):  # by address and by name
+            out = self.kiln("exec", "n-1", "--", "busybox", "wget", "-qO-", f"http://{target}:8080/").stdout
+            self.assertEqual(out, "hello-from-n-2\n")
+        # The host reaches the instance on its bridge address.
+        with urllib.request.urlopen(f"http://{b['private_ip']}:8080/", timeout=10) as r:
+            self.assertEqual(r.read(), b"hello-from-n-2\n")
+        hosts = self.kiln("exec", "n-1", "--", "cat", "/etc/hosts").stdout
+        self.assertIn(f"{b['private_ip']}\tn-2", hosts)
+        # A later instance appears in the others' /etc/hosts; a terminated one leaves them.
+        self.kiln("launch", "bb", "--name", "late", "--type", "nano")
+        late = self.kiln_json("inspect", "late")["private_ip"]
+        self.assertIn(f"{late}\tlate", self.kiln("exec", "n-1", "--", "cat", "/etc/hosts").stdout)
+        self.kiln("rm", "-f", "late")
+        self.assertNotIn("late", self.kiln("exec", "n-1", "--", "cat", "/etc/hosts").stdout)
+        net = self.kiln_json("network", "inspect", "bridge")
+        self.assertEqual(net["subnet"], self.daemon.subnet)
+        self.assertEqual(sorted(i["name"] for i in net["instances"]), ["n-1", "n-2"])
+        self.assertFalse(net["nat"])
+        # A restart of kilnd keeps running instances' networking.
+        self.daemon.stop()
+        self.daemon.start()
+        out = self.kiln("exec", "n-1", "--", "busybox", "wget", "-qO-", "http://n-2:8080/").stdout
+        self.assertEqual(out, "hello-from-n-2\n")
+
+    def test_none_has_loopback_only(self):
+        self.kiln("launch", "bb", "--name", "iso", "--network", "none", "--type", "nano")
+        info = self.kiln_json("inspect", "iso")
+        self.assertEqual(info["network"], "none")
+        self.assertNotIn("private_ip", info)
+        links = self.kiln("exec", "iso", "--", "busybox", "ip", "-o", "link").stdout
+        self.assertEqual([l.split(":")[1].strip() for l in links.splitlines()], ["lo"])
+        self.assertEqual(self.kiln("exec", "iso", "--", "busybox", "ip", "route").stdout.strip(), "")
+        gw = self.daemon.subnet.rsplit(".", 1)[0] + ".1"
+        r = self.kiln("exec", "iso", "--", "busybox", "wget", "-T", "2", "-qO-", f"http://{gw}/", ok=False)
+        self.assertNotEqual(r.returncode, 0)
+
+    def test_launch_and_terminate_leave_nothing(self):
+        ids = self.kiln("launch", "bb", "--count", "20", "--name", "f-{n}", "--type", "nano").stdout.split()
+        self.assertEqual(len(ids), 20)
+        ips = {self.kiln_json("inspect", i)["private_ip"] for i in ids}
+        self.assertEqual(len(ips), 20)  # never shared
+        self.assertEqual(len(kiln_devices(ids)), 40)
+        for i in ids:
+            self.kiln("rm", "-f", i)
+        self.assertEqual(kiln_devices(ids), [])
+        # Addresses come back after terminate.
+        again = self.kiln("launch", "bb", "--name", "again", "--type", "nano").stdout.strip()
+        self.assertIn(self.kiln_json("inspect", again)["private_ip"], ips)
+
+    def test_kill9_during_launch_leaves_nothing(self):
+        proc = subprocess.Popen([os.environ.get("KILN_BIN_DIR", "../build/src") + "/kiln", "--socket",
+                                 self.socket, "launch", "bb", "--count", "10", "--name", "k-{n}",
+                                 "--type", "nano"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline and not any(n.startswith("kiln-") for n in os.listdir("/run/netns")):
+            time.sleep(0.01)
+        time.sleep(0.2)
+        self.daemon.kill9()
+        proc.wait(timeout=30)
+        self.daemon.start()
+        live = self.kiln_json("ls")
+        ids = [i["id"] for i in self.kiln_json("ls", "--all")]
+        for inst in live:
+            self.kiln("rm", "-f", inst["id"])
+        self.assertEqual(kiln_devices(ids), [])
+        self.assertNotIn("k-", json.dumps(self.kiln_json("network", "inspect", "bridge")["instances"]))
+
+    def test_bad_input(self):
+        r = self.kiln("launch", "bb", "--network", "nat", ok=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        self.assertIn("--network", r.stderr)
+        self.assertEqual(self.kiln_json("ls"), [])
+        self.assert_fails_cleanly(["network", "inspect", "nope"], 3, ["nope"])
