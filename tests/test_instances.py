@@ -90,7 +90,7 @@ class InstancesTest(KilnTestCase):
             fstype = fields[fields.index("-") + 1]
             if fstype not in virtual:
                 binds.add(fields[4])
-        self.assertLessEqual(binds, {"/etc/hostname", "/etc/hosts", "/.kiln/user-data",
+        self.assertLessEqual(binds, {"/etc/hostname", "/etc/hosts", "/etc/resolv.conf", "/.kiln/user-data",
                                      "/.kiln/init"})
         root = self.exec("web", "cat", "/proc/self/mountinfo").stdout.splitlines()[0].split()
         self.assertEqual((root[4], root[root.index("-") + 1]), ("/", "overlay"))

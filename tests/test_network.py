@@ -7,7 +7,24 @@ import subprocess
 import time
 import urllib.request
 
-from kiln_harness import KilnTestCase, make_busybox_rootfs, require_tool
+import socket
+
+from kiln_harness import free_port, KilnTestCase, make_busybox_rootfs, require_tool
+
+
+def port_in_use(port):
+    with socket.socket() as s:
+        s.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        try:
+            s.bind(("127.0.0.1", port))
+            return False
+        except OSError:
+            return True
+
+
+def http_get(port, timeout=10):
+    with urllib.request.urlopen(f"http://127.0.0.1:{port}/", timeout=timeout) as r:
+        return r.read()
 
 
 def kiln_devices(ids):
@@ -107,7 +124,44 @@ class NetworkTest(KilnTestCase):
         self.assertEqual(kiln_devices(ids), [])
         self.assertNotIn("k-", json.dumps(self.kiln_json("network", "inspect", "bridge")["instances"]))
 
+    def test_published_port_answers_from_the_host(self):
+        port = free_port()
+        self.kiln("launch", "bb", "--name", "web", "--type", "nano", "--publish", f"{port}:8080")
+        info = self.kiln_json("inspect", "web")
+        self.assertEqual(info["ports"], [{"protocol": "tcp", "host_ip": "127.0.0.1", "host_port": port,
+                                          "instance_port": 8080}])
+        self.serve("web", 8080, "published")
+        self.assertEqual(http_get(port), b"published\n")
+        # The port is taken: a second instance asking for it is refused and leaves nothing.
+        before = [i["id"] for i in self.kiln_json("ls", "--all")]
+        r = self.kiln("launch", "bb", "--name", "clash", "--publish", f"{port}:80", ok=False)
+        self.assertEqual(r.returncode, 4, r.stderr)
+        self.assertIn("in use", r.stderr)
+        self.assertEqual([i["id"] for i in self.kiln_json("ls", "--all")], before)
+        # kilnd dies and comes back: the forwarder (like the instance) kept serving.
+        self.daemon.kill9()
+        self.assertEqual(http_get(port), b"published\n")
+        self.daemon.start()
+        self.assertEqual(http_get(port), b"published\n")
+        # Stopped, the port is free; started again, it is held again.
+        self.kiln("stop", "web")
+        self.assertFalse(port_in_use(port))
+        self.kiln("start", "web")
+        self.assertTrue(port_in_use(port))
+        self.serve("web", 8080, "again")
+        self.assertEqual(http_get(port), b"again\n")
+        self.kiln("rm", "-f", "web")
+        self.assertFalse(port_in_use(port))
+
     def test_bad_input(self):
+        for bad in ["80", "x:80", "1.2.3:80:80", "70000:80", "80:80/sctp"]:
+            r = self.kiln("launch", "bb", "--publish", bad, ok=False)
+            self.assertEqual(r.returncode, 2, r.stderr)
+            self.assertIn("--publish", r.stderr)
+        r = self.kiln("launch", "bb", "--network", "none", "--publish", "8080:80", ok=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
+        r = self.kiln("launch", "bb", "--count", "2", "--name", "p-{n}", "--publish", "8080:80", ok=False)
+        self.assertEqual(r.returncode, 2, r.stderr)
         r = self.kiln("launch", "bb", "--network", "nat", ok=False)
         self.assertEqual(r.returncode, 2, r.stderr)
         self.assertIn("--network", r.stderr)

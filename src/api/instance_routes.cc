@@ -33,6 +33,13 @@ json InstanceJson(Context& ctx, const InstanceRecord& in, bool details = true) {
             {"env", in.env}};
   j["network"] = in.network;
   if (!in.ip.empty()) j["private_ip"] = in.ip;
+  j["ports"] = json::array();
+  for (const auto& p : in.publish)
+    if (auto m = PortMapping::FromCanonical(p))
+      j["ports"].push_back({{"protocol", m->protocol},
+                            {"host_ip", m->host_ip},
+                            {"host_port", m->host_port},
+                            {"instance_port", m->instance_port}});
   if (!in.state_reason.empty()) j["state_reason"] = in.state_reason;
   if (in.terminated_at) j["terminated"] = FormatTime(*in.terminated_at);
   if (auto im = ctx.catalog->GetImage(in.image_id)) j["image"] = im->name;
@@ -235,6 +242,9 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
         return ReplyError(res, Error::InvalidArgument("\"network\" must be a string"));
       lr.network = j["network"].get<std::string>();
     }
+    auto publish = StringList(j, "publish");
+    if (!publish) return ReplyError(res, publish.error());
+    lr.publish = *publish;
     if (j.contains("count")) {
       if (!j["count"].is_number_integer())
         return ReplyError(res, Error::InvalidArgument("\"count\" must be an integer"));

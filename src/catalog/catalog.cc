@@ -96,6 +96,7 @@ CREATE TABLE registry_blobs (
     R"sql(
 ALTER TABLE instances ADD COLUMN network TEXT NOT NULL DEFAULT 'none';
 ALTER TABLE instances ADD COLUMN ip TEXT;
+ALTER TABLE instances ADD COLUMN publish TEXT NOT NULL DEFAULT '[]';
 CREATE UNIQUE INDEX instances_live_ip ON instances(ip) WHERE ip IS NOT NULL AND state != 'terminated';
 )sql",
 };
@@ -333,7 +334,7 @@ namespace {
 
 constexpr const char* kInstanceColumns =
     "id, name, image_id, state, state_reason, type, created_at, terminated_at, env, user_data, "
-    "network, ip";
+    "network, ip, publish";
 
 InstanceRecord ReadInstanceRow(const SqliteStmt& s) {
   InstanceRecord r;
@@ -352,6 +353,10 @@ InstanceRecord ReadInstanceRow(const SqliteStmt& s) {
   r.user_data = s.Text(9);
   r.network = s.Text(10);
   r.ip = s.Text(11);
+  auto publish = nlohmann::json::parse(s.Text(12), nullptr, false);
+  if (publish.is_array())
+    for (const auto& p : publish)
+      if (p.is_string()) r.publish.push_back(p.get<std::string>());
   return r;
 }
 
@@ -370,7 +375,7 @@ Status Catalog::InsertInstances(const std::vector<InstanceRecord>& instances) {
                                   dup.Text(0) + ")");
     ASSIGN_OR_RETURN(SqliteStmt ins,
                      db_.Prepare("INSERT INTO instances (" + std::string(kInstanceColumns) +
-                                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?)"));
+                                 ") VALUES (?,?,?,?,?,?,?,?,?,?,?,?,?)"));
     ins.Bind(1, in.id).Bind(2, in.name).Bind(3, in.image_id).Bind(4, in.state);
     ins.Bind(5, in.state_reason).Bind(6, in.type).Bind(7, in.created_at);
     if (in.terminated_at)
@@ -382,6 +387,7 @@ Status Catalog::InsertInstances(const std::vector<InstanceRecord>& instances) {
       ins.BindNull(12);
     else
       ins.Bind(12, in.ip);
+    ins.Bind(13, nlohmann::json(in.publish).dump());
     TRY(ins.Run());
   }
   return txn.Commit();

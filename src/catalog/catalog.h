@@ -71,8 +71,9 @@ struct InstanceRecord {
   std::optional<int64_t> terminated_at;
   std::vector<std::string> env;  // K=V
   std::string user_data;
-  std::string network = "none";  // bridge, none or host
-  std::string ip;                // address on kilnd's bridge (bridge mode), else empty
+  std::string network = "none";      // bridge, none or host
+  std::string ip;                    // address on kilnd's bridge (bridge mode), else empty
+  std::vector<std::string> publish;  // published ports, "tcp:127.0.0.1:8080:80"
 };
 
 // A point-in-time copy of an instance's changes: one layer blob (its upper dir as an OCI layer).

@@ -55,6 +55,10 @@ void AddInstanceInspect(CLI::App& app, CliContext& cc) {
                 << "\n"
                 << "Created:  " << in["created"].get<std::string>() << " (" << Age(in["created"])
                 << ")\n";
+      for (const auto& p : in.value("ports", nlohmann::json::array()))
+        std::cout << "Port:     " << p["host_ip"].get<std::string>() << ":"
+                  << p["host_port"].get<int>() << " -> " << p["instance_port"].get<int>() << "/"
+                  << p["protocol"].get<std::string>() << "\n";
       if (in.contains("limits")) {
         const auto& l = in["limits"];
         std::cout << "Limits:   cpu " << l["cpu_millis"].get<int64_t>() / 1000.0 << ", memory "

@@ -10,7 +10,7 @@ void AddLaunch(CLI::App& app, CliContext& cc) {
   struct Opts {
     std::string image, name, type, user_data_file, network = "bridge";
     int count = 1;
-    std::vector<std::string> env;
+    std::vector<std::string> env, publish;
   };
   auto o = std::make_shared<Opts>();
   auto* cmd = app.add_subcommand("launch", "Launch instances from an image; prints their ids");
@@ -26,10 +26,14 @@ void AddLaunch(CLI::App& app, CliContext& cc) {
                   "instances; none: loopback only; host: the host's own network (unsafe)")
       ->check(CLI::IsMember({"bridge", "none", "host"}))
       ->capture_default_str();
+  cmd->add_option("-p,--publish", o->publish,
+                  "Forward a host port to the instance: [HOSTADDR:]HOSTPORT:INSTPORT[/tcp|udp]; "
+                  "HOSTADDR defaults to 127.0.0.1 (repeatable)");
   cmd->callback([&cc, o] {
     cc.action = [&cc, o]() -> Status {
-      nlohmann::json body = {{"image", o->image}, {"name", o->name},       {"count", o->count},
-                             {"type", o->type},   {"network", o->network}, {"env", o->env}};
+      nlohmann::json body = {{"image", o->image},    {"name", o->name},       {"count", o->count},
+                             {"type", o->type},      {"network", o->network}, {"env", o->env},
+                             {"publish", o->publish}};
       if (!o->user_data_file.empty()) {
         ASSIGN_OR_RETURN(std::string ud, ReadFile(o->user_data_file));
         body["user_data"] = ud;

@@ -72,7 +72,10 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   } else {
     LogWarn("no seccomp profile: instances run without a syscall filter");
   }
-  auto net = NetworkManager::Create(netcfg);
+  NetworkConfig net_config = netcfg;
+  if (net_config.portfwd_binary.empty())
+    net_config.portfwd_binary = JoinPath(Dirname(DefaultInitPath()), "kiln-portfwd");
+  auto net = NetworkManager::Create(net_config);
   if (!net) return Fail(net.error());
   if (auto st = (*net)->EnsureBridge(); !st) return Fail(st.error().Context("network"));
   LogInfo("network: bridge " + netcfg.bridge + ", subnet " + (*net)->subnet().Cidr() +

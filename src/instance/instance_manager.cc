@@ -178,10 +178,31 @@ Status InstanceManager::Boot(const InstanceRecord& in) {
   // A stopped container of the same id may linger in the runtime: clear it first.
   ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
   if (!st.status.empty()) TRY(runtime_->Delete(in.id, true));
-  return runtime_->Run(in.id, dir, log.get());
+  TRY(runtime_->Run(in.id, dir, log.get()));
+  return StartPorts(in);
+}
+
+Status InstanceManager::StartPorts(const InstanceRecord& in) {
+  if (in.publish.empty()) return Ok();
+  std::vector<PortMapping> ports;
+  for (const auto& p : in.publish) {
+    ASSIGN_OR_RETURN(PortMapping m, PortMapping::FromCanonical(p));
+    ports.push_back(m);
+  }
+  ASSIGN_OR_RETURN(int pid, net_->StartForwarder(in.ip, ports));
+  return WriteFileAtomic(Paths(DirOf(in.id), "portfwd.pid"), std::to_string(pid) + "\n");
+}
+
+void InstanceManager::StopPorts(const InstanceRecord& in) {
+  std::string path = Paths(DirOf(in.id), "portfwd.pid");
+  auto text = ReadFile(path);
+  if (!text) return;
+  NetworkManager::StopForwarder(std::atoi(text->c_str()));
+  ::unlink(path.c_str());
 }
 
 Status InstanceManager::Halt(const InstanceRecord& in) {
+  StopPorts(in);
   ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
   if (Live(st.status)) {
     if (st.status == "paused") (void)runtime_->Resume(in.id);
@@ -242,6 +263,25 @@ Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest&
   TRY(ValidateNetworkMode(network));
   if (network == kNetworkBridge && !net_)
     return Error::Unsupported("bridge networking is not set up in this kilnd; use --network none");
+  std::vector<std::string> publish;
+  std::set<std::string> bound;
+  for (const auto& p : req.publish) {
+    ASSIGN_OR_RETURN(PortMapping m, PortMapping::Parse(p));
+    if (network != kNetworkBridge)
+      return Error::InvalidArgument("--publish needs --network bridge (with " + network +
+                                    (network == kNetworkHost
+                                         ? " the instance's ports are the host's"
+                                         : " nothing can reach the instance") +
+                                    ")");
+    if (!bound.insert(m.protocol + " " + m.host_ip + ":" + std::to_string(m.host_port)).second)
+      return Error::InvalidArgument("host port " + m.host_ip + ":" + std::to_string(m.host_port) +
+                                    "/" + m.protocol + " is published twice");
+    publish.push_back(m.Canonical());
+  }
+  if (!publish.empty() && req.count > 1)
+    return Error::InvalidArgument(
+        "--publish binds host ports, which only one instance can hold; "
+        "launch with --count 1");
   bool templated = req.name.find("{n}") != std::string::npos;
   if (req.count > 1 && !req.name.empty() && !templated)
     return Error::InvalidArgument("with --count above 1 the name must contain {n} (e.g. web-{n})");
@@ -265,6 +305,7 @@ Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest&
     in.env = req.env;
     in.user_data = req.user_data;
     in.network = network;
+    in.publish = publish;
     batch.push_back(std::move(in));
   }
   std::lock_guard lock(mu_);
@@ -507,6 +548,15 @@ Status InstanceManager::Adopt() {
         TRY(runtime_->Resume(in.id));
       }
       ::unlink(marker.c_str());
+      // Published ports: the forwarder normally outlives kilnd; start it again if it did not.
+      if (!in.publish.empty()) {
+        auto pid = ReadFile(Paths(DirOf(in.id), "portfwd.pid"));
+        if (!pid || !NetworkManager::ForwarderAlive(std::atoi(pid->c_str()))) {
+          LogWarn("recovery: restarting the port forwarder of " + in.id);
+          if (auto ps = StartPorts(in); !ps)
+            LogError("ports of " + in.id + ": " + ps.error().message());
+        }
+      }
       if (in.state != kInstanceRunning)
         TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceRunning));
       LogInfo("re-adopted running instance " + in.id + " \"" + in.name + "\"");

@@ -26,7 +26,8 @@ struct LaunchRequest {
   std::string type;
   std::vector<std::string> env;
   std::string user_data;
-  std::string network;  // bridge (default), none or host
+  std::string network;               // bridge (default), none or host
+  std::vector<std::string> publish;  // [HOSTADDR:]HOSTPORT:INSTPORT[/tcp|udp]
 };
 
 class InstanceManager {
@@ -77,6 +78,9 @@ class InstanceManager {
   // Rewrites /etc/hosts of every live bridge instance with its current peers (in place: the
   // files are bind-mounted). With mu_ held.
   Status RefreshHosts();
+  // The forwarder of an instance's published ports (kiln-portfwd), started or stopped.
+  Status StartPorts(const InstanceRecord& in);
+  void StopPorts(const InstanceRecord& in);
   Status Destroy(const InstanceRecord& in);  // Halt, then mounts and files go
 
   Context& ctx_;

@@ -4,10 +4,20 @@
 #include <dirent.h>
 #include <sys/stat.h>
 
+#include <fcntl.h>
+#include <poll.h>
+#include <signal.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <chrono>
+#include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "base/log.h"
 #include "base/subprocess.h"
+#include "base/unique_fd.h"
 
 namespace kiln {
 namespace {
@@ -207,6 +217,113 @@ Result<int> NetworkManager::Reconcile(const std::set<std::string>& known_ids,
     ++removed;
   }
   return removed;
+}
+
+Result<PortMapping> PortMapping::Parse(const std::string& text) {
+  auto bad = [&](const std::string& why) {
+    return Error::InvalidArgument("--publish \"" + text + "\": " + why +
+                                  " (want [HOSTADDR:]HOSTPORT:INSTPORT[/tcp|udp])");
+  };
+  PortMapping m;
+  std::string spec = text;
+  if (auto slash = spec.rfind('/'); slash != std::string::npos) {
+    m.protocol = spec.substr(slash + 1);
+    spec = spec.substr(0, slash);
+    if (m.protocol != "tcp" && m.protocol != "udp") return bad("protocol must be tcp or udp");
+  }
+  std::vector<std::string> parts;
+  size_t i = 0;
+  for (size_t j; (j = spec.find(':', i)) != std::string::npos; i = j + 1)
+    parts.push_back(spec.substr(i, j - i));
+  parts.push_back(spec.substr(i));
+  if (parts.size() == 3) {
+    m.host_ip = parts[0];
+    parts.erase(parts.begin());
+    if (!ParseIPv4(m.host_ip)) return bad("host address must be an IPv4 address");
+  } else if (parts.size() != 2) {
+    return bad("wrong number of fields");
+  }
+  auto port = [](const std::string& s) {
+    if (s.empty() || s.size() > 5 || s.find_first_not_of("0123456789") != std::string::npos)
+      return 0;
+    int p = std::stoi(s);
+    return p <= 65535 ? p : 0;
+  };
+  m.host_port = port(parts[0]);
+  m.instance_port = port(parts[1]);
+  if (m.host_port == 0 || m.instance_port == 0) return bad("ports must be 1-65535");
+  return m;
+}
+
+std::string PortMapping::Canonical() const {
+  return protocol + ":" + host_ip + ":" + std::to_string(host_port) + ":" +
+         std::to_string(instance_port);
+}
+
+Result<PortMapping> PortMapping::FromCanonical(const std::string& text) {
+  auto colon = text.find(':');
+  if (colon == std::string::npos) return Error::Corruption("bad stored port mapping " + text);
+  return Parse(text.substr(colon + 1) + "/" + text.substr(0, colon));
+}
+
+std::string PortMapping::Display() const {
+  return host_ip + ":" + std::to_string(host_port) + "->" + std::to_string(instance_port) + "/" +
+         protocol;
+}
+
+Result<int> NetworkManager::StartForwarder(const std::string& instance_ip,
+                                           const std::vector<PortMapping>& ports) {
+  if (cfg_.portfwd_binary.empty() || ::access(cfg_.portfwd_binary.c_str(), X_OK) != 0)
+    return Error::NotFound("kiln-portfwd not found at \"" + cfg_.portfwd_binary + "\"");
+  std::vector<std::string> argv = {cfg_.portfwd_binary};
+  for (const auto& p : ports)
+    argv.push_back(p.protocol + ":" + p.host_ip + ":" + std::to_string(p.host_port) + ":" +
+                   instance_ip + ":" + std::to_string(p.instance_port));
+  int pipefd[2];
+  if (::pipe2(pipefd, O_CLOEXEC) != 0) return Error::Sys(errno, "pipe");
+  UniqueFd rd(pipefd[0]), wr(pipefd[1]);
+  SpawnOptions opts;
+  opts.stdout_fd = wr.get();
+  opts.new_session = true;
+  ASSIGN_OR_RETURN(Subprocess child, Subprocess::Spawn(argv, opts));
+  wr = UniqueFd();
+  std::string said;
+  char buf[512];
+  for (;;) {
+    pollfd p{rd.get(), POLLIN, 0};
+    if (::poll(&p, 1, 5000) <= 0) break;
+    ssize_t n = ::read(rd.get(), buf, sizeof buf);
+    if (n <= 0) break;
+    said.append(buf, static_cast<size_t>(n));
+    if (said.find('\n') != std::string::npos) break;
+  }
+  while (!said.empty() && said.back() == '\n') said.pop_back();
+  if (said != "ready") {
+    child.Kill(SIGKILL);
+    (void)child.Wait();
+    if (said.find("in use") != std::string::npos) return Error::Conflict(said);
+    return Error(ErrorCode::kIO, "kiln-portfwd: " + (said.empty() ? "did not start" : said));
+  }
+  return static_cast<int>(child.Release());
+}
+
+bool NetworkManager::ForwarderAlive(int pid) {
+  if (pid <= 0) return false;
+  std::ifstream comm("/proc/" + std::to_string(pid) + "/comm");
+  std::string name;
+  std::getline(comm, name);
+  return name == "kiln-portfwd";
+}
+
+void NetworkManager::StopForwarder(int pid) {
+  if (!ForwarderAlive(pid)) return;
+  ::kill(pid, SIGTERM);
+  for (int i = 0; i < 50 && ForwarderAlive(pid); ++i) {
+    ::waitpid(pid, nullptr, WNOHANG);  // our child when this kilnd started it
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  if (ForwarderAlive(pid)) ::kill(pid, SIGKILL);
+  ::waitpid(pid, nullptr, WNOHANG);
 }
 
 std::string HostsFileFor(const std::string& name, const std::string& ip,

@@ -47,6 +47,22 @@ Result<uint32_t> ParseIPv4(const std::string& text);
 struct NetworkConfig {
   std::string bridge = "kiln0";
   std::string subnet = "10.87.0.0/16";
+  std::string portfwd_binary;  // kiln-portfwd, for published ports
+};
+
+// A published port: host address and port forwarded to a port of the instance.
+struct PortMapping {
+  std::string protocol = "tcp";  // tcp or udp
+  std::string host_ip = "127.0.0.1";
+  int host_port = 0;
+  int instance_port = 0;
+
+  // [HOSTADDR:]HOSTPORT:INSTPORT[/tcp|udp]; the host address defaults to loopback.
+  static Result<PortMapping> Parse(const std::string& text);
+  // The stored form, "tcp:127.0.0.1:8080:80".
+  std::string Canonical() const;
+  static Result<PortMapping> FromCanonical(const std::string& text);
+  std::string Display() const;  // "127.0.0.1:8080->80/tcp"
 };
 
 class NetworkManager {
@@ -74,6 +90,14 @@ class NetworkManager {
     return "/run/netns/" + NamespaceName(instance_id);
   }
   std::string VethName(const std::string& instance_id) const;
+
+  // Starts kiln-portfwd for an instance's published ports (in its own session, so it outlives
+  // kilnd) and waits until every host port is bound; a port in use is a Conflict naming it.
+  // Returns the forwarder's pid.
+  Result<int> StartForwarder(const std::string& instance_ip, const std::vector<PortMapping>& ports);
+  // Whether pid is a kiln-portfwd that is still running.
+  static bool ForwarderAlive(int pid);
+  static void StopForwarder(int pid);
   const Subnet& subnet() const { return subnet_; }
   const std::string& bridge() const { return cfg_.bridge; }
 
