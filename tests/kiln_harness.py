@@ -41,8 +41,9 @@ def mounts_under(path):
 
 
 class Daemon:
-    def __init__(self, root, socket):
+    def __init__(self, root, socket, extra_args=()):
         self.root, self.socket, self.proc, self.log = root, socket, None, socket + ".log"
+        self.extra_args = list(extra_args)
         # Each test kilnd gets its own bridge and subnet, so tests running side by side (and a
         # kilnd on the default kiln0) never share addresses.
         rnd = os.urandom(3)
@@ -52,7 +53,8 @@ class Daemon:
     def start(self, expect_ok=True):
         logf = open(self.log, "ab")
         self.proc = subprocess.Popen([KILND, "--root", self.root, "--socket", self.socket,
-                                      "--bridge", self.bridge, "--subnet", self.subnet],
+                                      "--bridge", self.bridge, "--subnet", self.subnet,
+                                      *self.extra_args],
                                      stdout=logf, stderr=logf)
         logf.close()
         if not expect_ok:
@@ -81,6 +83,7 @@ class Daemon:
 
     def remove_bridge(self):
         subprocess.run(["ip", "link", "del", self.bridge], capture_output=True)
+        subprocess.run(["nft", "delete", "table", "inet", "kiln_" + self.bridge], capture_output=True)
 
     def kill9(self):
         if self.proc and self.proc.poll() is None:
@@ -124,6 +127,11 @@ class KilnTestCase(unittest.TestCase):
                 for cid in os.listdir(runtime_root):
                     subprocess.run(["runc", "--root", runtime_root, "delete", "--force", cid],
                                    capture_output=True)
+            # A test that left kilnd dead leaves instances' namespaces: remove them too.
+            instances = os.path.join(self.root, "instances")
+            if os.path.isdir(instances):
+                for iid in os.listdir(instances):
+                    subprocess.run(["ip", "netns", "del", "kiln-" + iid], capture_output=True)
             self.daemon.remove_bridge()
             for mnt in reversed(mounts_under(self.tmp)):
                 subprocess.run(["umount", "-l", mnt], capture_output=True)

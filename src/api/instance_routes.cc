@@ -197,7 +197,7 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
         n["bridge"] = net->bridge();
         n["subnet"] = net->subnet().Cidr();
         n["gateway"] = net->subnet().Gateway();
-        n["nat"] = false;
+        n["nat"] = net->nat();
       }
       for (const auto& in : live)
         if (in.network == mode)

@@ -78,8 +78,9 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   auto net = NetworkManager::Create(net_config);
   if (!net) return Fail(net.error());
   if (auto st = (*net)->EnsureBridge(); !st) return Fail(st.error().Context("network"));
+  if (auto st = (*net)->ApplyForwarding(); !st) return Fail(st.error().Context("network"));
   LogInfo("network: bridge " + netcfg.bridge + ", subnet " + (*net)->subnet().Cidr() +
-          ", gateway " + (*net)->subnet().Gateway());
+          ", gateway " + (*net)->subnet().Gateway() + ", NAT " + (netcfg.nat ? "on" : "off"));
   InstanceManager instances(**ctx, NewCliRuntime(runtime->binary, JoinPath(root, "runtime")),
                             init_path, std::move(seccomp), net->get());
   if (auto st = instances.Adopt(); !st) return Fail(st.error().Context("re-adopt instances"));
@@ -134,6 +135,8 @@ int main(int argc, char** argv) {
   app.add_option("--subnet", netcfg.subnet,
                  "IPv4 subnet of the bridge; the gateway is its first address")
       ->capture_default_str();
+  app.add_flag("--nat", netcfg.nat,
+               "Let instances reach beyond the host (masquerade; turns on IPv4 forwarding)");
   app.add_flag("--debug", debug, "Log debug messages");
   app.set_version_flag("--version", KILN_VERSION);
   CLI11_PARSE(app, argc, argv);

@@ -15,6 +15,7 @@
 #include <sstream>
 #include <thread>
 
+#include "base/fs.h"
 #include "base/log.h"
 #include "base/subprocess.h"
 #include "base/unique_fd.h"
@@ -126,6 +127,47 @@ Status NetworkManager::EnsureBridge() {
     TRY_CTX(Ip({"addr", "add", want, "dev", br}), "give bridge " + br + " its address");
   }
   return Ip({"link", "set", br, "up"});
+}
+
+Status NetworkManager::ApplyForwarding() {
+  std::lock_guard lock(mu_);
+  const std::string& br = cfg_.bridge;
+  std::string table = "kiln_" + br;
+  bool have_nft = ::access("/usr/sbin/nft", X_OK) == 0;
+  if (!have_nft) {
+    if (cfg_.nat) return Error::NotFound("NAT needs nftables: apt-get install nftables");
+    auto fwd = ReadFile("/proc/sys/net/ipv4/ip_forward");
+    if (fwd && fwd->starts_with("1"))
+      LogWarn(
+          "IPv4 forwarding is on and nftables is not installed: instances may reach beyond "
+          "the host (apt-get install nftables lets kilnd block it)");
+    return Ok();
+  }
+  // The whole table is replaced in one nft transaction.
+  std::string rules = "table inet " + table + " {}\ndelete table inet " + table + "\n" +
+                      "table inet " + table + " {\n" + "  chain forward {\n" +
+                      "    type filter hook forward priority 0; policy accept;\n" +
+                      "    iifname \"" + br + "\" oifname \"" + br + "\" accept\n";
+  if (cfg_.nat)
+    rules += "    iifname \"" + br + "\" accept\n" + "    oifname \"" + br +
+             "\" ct state established,related accept\n";
+  rules += "    iifname \"" + br + "\" drop\n" + "    oifname \"" + br + "\" drop\n" + "  }\n";
+  if (cfg_.nat)
+    rules += "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n" +
+             std::string("    ip saddr ") + subnet_.Cidr() + " oifname != \"" + br +
+             "\" masquerade\n  }\n";
+  rules += "}\n";
+  ASSIGN_OR_RETURN(CommandResult r, RunCommand({"nft", "-f", "-"}, rules, true));
+  if (r.exit_code != 0) return Error(ErrorCode::kIO, "nft: " + r.err);
+  if (cfg_.nat) {
+    auto fwd = ReadFile("/proc/sys/net/ipv4/ip_forward");
+    if (!fwd || !fwd->starts_with("1")) {
+      TRY(WriteFull(UniqueFd(::open("/proc/sys/net/ipv4/ip_forward", O_WRONLY | O_CLOEXEC)).get(),
+                    "1\n", 2));
+      LogWarn("NAT: turned on IPv4 forwarding for the host (net.ipv4.ip_forward=1)");
+    }
+  }
+  return Ok();
 }
 
 Result<std::vector<std::string>> NetworkManager::Allocate(const std::set<std::string>& used,

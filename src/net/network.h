@@ -48,6 +48,7 @@ struct NetworkConfig {
   std::string bridge = "kiln0";
   std::string subnet = "10.87.0.0/16";
   std::string portfwd_binary;  // kiln-portfwd, for published ports
+  bool nat = false;            // masquerade instances' traffic to beyond the host
 };
 
 // A published port: host address and port forwarded to a port of the instance.
@@ -71,6 +72,10 @@ class NetworkManager {
 
   // Creates the bridge with the gateway address when missing; fixes its address and state.
   Status EnsureBridge();
+  // Installs kiln's nftables table for the bridge (inet kiln_<bridge>): traffic from instances
+  // to beyond the host is dropped, or with NAT masqueraded (and IPv4 forwarding turned on).
+  Status ApplyForwarding();
+  bool nat() const { return cfg_.nat; }
   // The n lowest free addresses of the subnet, given those in use.
   Result<std::vector<std::string>> Allocate(const std::set<std::string>& used, size_t n) const;
   // Creates the instance's namespace and veth and configures eth0 (idempotent).
