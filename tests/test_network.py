@@ -214,6 +214,25 @@ class NetworkTest(KilnTestCase):
         with open(log) as f:
             self.assertEqual(f.read().split(), ["198.51.100.1"])  # the only call that got through
 
+    def test_kill9_during_terminate_leaves_nothing(self):
+        ids = self.kiln("launch", "bb", "--count", "6", "--name", "t-{n}", "--type", "nano").stdout.split()
+        rm = subprocess.Popen([os.environ.get("KILN_BIN_DIR", "../build/src") + "/kiln", "--socket",
+                               self.socket, "rm", "-f", *ids], stdout=subprocess.DEVNULL,
+                              stderr=subprocess.DEVNULL)
+        deadline = time.time() + 30
+        while time.time() < deadline and len(kiln_devices(ids)) == 12:
+            time.sleep(0.005)
+        self.daemon.kill9()  # mid-way through the terminations
+        rm.wait(timeout=30)
+        self.daemon.start()
+        states = {i["id"]: i["state"] for i in self.kiln_json("ls", "--all")}
+        gone = [i for i in ids if states.get(i) == "terminated"]
+        self.assertTrue(gone)
+        self.assertEqual(kiln_devices(gone), [])  # whatever was terminated left nothing
+        for i in ids:
+            self.kiln("rm", "-f", i)
+        self.assertEqual(kiln_devices(ids), [])
+
     def test_bad_input(self):
         for bad in ["80", "x:80", "1.2.3:80:80", "70000:80", "80:80/sctp"]:
             r = self.kiln("launch", "bb", "--publish", bad, ok=False)

@@ -84,6 +84,11 @@ class RegistryTest(KilnTestCase):
         make_busybox_rootfs(self.path("rootfs"))
         self.kiln("image", "import", self.path("rootfs"), "--name", "base")
 
+    def tearDown(self):
+        # The second host's cleanup needs its root: run it before the base class removes it.
+        self.doCleanups()
+        super().tearDown()
+
     def second_host(self):
         """A second kilnd with its own root: another machine of the fleet."""
         d = Daemon(self.path("root2"), self.path("kiln2.sock"))
