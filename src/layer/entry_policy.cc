@@ -98,6 +98,7 @@ Result<std::string> EntryPolicy::Check(const TarEntryInfo& e) {
         }
       }
       symlinks_.insert(path);
+      linkable_.erase(path);
       return path;
     }
     case EntryType::kHardlink: {
@@ -110,6 +111,9 @@ Result<std::string> EntryPolicy::Check(const TarEntryInfo& e) {
           return Refuse(e.path, "hardlink target \"" + e.link_target + "\" goes through a symlink");
         if (pos == std::string::npos) break;
       }
+      if (!linkable_.count(t))
+        return Refuse(e.path, "hardlink target \"" + e.link_target +
+                                  "\" is not an earlier file of this layer");
       break;
     }
     case EntryType::kChar:
@@ -122,6 +126,10 @@ Result<std::string> EntryPolicy::Check(const TarEntryInfo& e) {
       break;
   }
   symlinks_.erase(path);  // a later entry replaces an earlier symlink of the same name
+  if (e.type == EntryType::kDir)
+    linkable_.erase(path);
+  else
+    linkable_.insert(path);
   return path;
 }
 

@@ -6,6 +6,7 @@
 #include <set>
 #include <string>
 #include <string_view>
+#include <unordered_set>
 
 #include "base/error.h"
 
@@ -25,7 +26,10 @@ struct TarEntryInfo {
 Result<std::string> NormalizeEntryPath(std::string_view path);
 
 // Checks the entries of one archive in order. Remembers the symlinks it has seen so that a later
-// entry written through one of them is refused.
+// entry written through one of them is refused, and the entries a hardlink may point at: a
+// hardlink must name an earlier non-directory entry of the same archive (each layer is unpacked
+// on its own, so a link into a lower layer could never be made; refusing it at import beats
+// failing at the first launch).
 class EntryPolicy {
  public:
   // Returns the normalized path, or InvalidArgument naming the entry and the rule it breaks.
@@ -33,6 +37,7 @@ class EntryPolicy {
 
  private:
   std::set<std::string> symlinks_;
+  std::unordered_set<std::string> linkable_;
 };
 
 // Device nodes allowed in images: the harmless pseudo-devices every rootfs has in /dev

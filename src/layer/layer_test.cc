@@ -85,6 +85,9 @@ TEST(LayerScanTest, EscapeCorpusIsRefused) {
       {"block-device", {{"dev/sda", AE_IFBLK, "", "", "", 8, 0}}},
       {"mem-device", {{"dev/mem", AE_IFCHR, "", "", "", 1, 1}}},
       {"whiteout-dotdot", {{"a/.wh..", AE_IFREG, ""}}},
+      {"hardlink-to-missing", {{"h", AE_IFREG, "", "", "etc/passwd"}}},
+      {"hardlink-before-target", {{"h", AE_IFREG, "", "", "f"}, {"f", AE_IFREG, "x"}}},
+      {"hardlink-to-dir", {{"d", AE_IFDIR}, {"h", AE_IFREG, "", "", "d"}}},
   };
   for (const auto& c : cases) {
     auto s = Scan(MakeTar(c.items));
@@ -107,6 +110,10 @@ TEST(EntryPolicyTest, AllowsWhatRootfsTarballsHold) {
   EXPECT_TRUE(p.Check({"swap/file", EntryType::kFile}));
   EXPECT_TRUE(p.Check({"a/.wh.b", EntryType::kFile}));
   EXPECT_TRUE(p.Check({"a/.wh..wh..opq", EntryType::kFile}));
+  // Hardlinks to earlier files (and to earlier hardlinks) of the same archive.
+  EXPECT_TRUE(p.Check({"usr/lib/x2", EntryType::kHardlink, "usr/lib/x"}));
+  EXPECT_TRUE(p.Check({"usr/lib/x3", EntryType::kHardlink, "./usr/lib/x2"}));
+  EXPECT_FALSE(p.Check({"usr/lib/x4", EntryType::kHardlink, "usr/lib/rel"}));  // a symlink
   EXPECT_TRUE(IsAllowedDevice(EntryType::kChar, 5, 2));
   EXPECT_FALSE(IsAllowedDevice(EntryType::kBlock, 1, 3));
 }
