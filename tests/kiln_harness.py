@@ -164,6 +164,23 @@ class KilnTestCase(unittest.TestCase):
             self.assertIn(w, lines[0])
         return lines[0]
 
+    def api(self, method, path, body=b""):
+        """One raw request to kilnd's socket, as any API client would send it: (status, JSON)."""
+        import http.client
+        import socket as socketlib
+
+        class Conn(http.client.HTTPConnection):
+            def connect(conn):
+                conn.sock = socketlib.socket(socketlib.AF_UNIX)
+                conn.sock.connect(self.socket)
+
+        c = Conn("kilnd", timeout=60)
+        c.request(method, path, body=body, headers={"Content-Type": "application/json"})
+        r = c.getresponse()
+        data = r.read()
+        c.close()
+        return r.status, json.loads(data) if data else None
+
     def store_state(self):
         """Everything an operation may change: catalog content, blobs, temp files."""
         images = self.kiln_json("image", "ls")

@@ -101,6 +101,36 @@ class BadInputTest(KilnTestCase):
                 line = self.check_refused(tar_bytes(entries), ["unsafe archive entry", word])
                 self.assertIn(entries[-1][0].split("/")[-1], line)
 
+    def test_api_bodies_of_the_wrong_shape_are_400_naming_the_field(self):
+        cases = [
+            ("/v1/instances", {"image": 5}, '"image"'),
+            ("/v1/instances", {"image": "base", "name": 7}, '"name"'),
+            ("/v1/instances", {"image": "base", "count": "3"}, '"count"'),
+            ("/v1/instances", {"image": "base", "env": "A=1"}, '"env"'),
+            ("/v1/images", {"instance": 5}, '"instance"'),
+            ("/v1/images", {"instance": "x", "flatten": "yes"}, '"flatten"'),
+            ("/v1/images", {"instance": "x", "tags": {"a": 1}}, '"tags"'),
+            ("/v1/images/base/tags", {"remove": "a"}, '"remove"'),
+            ("/v1/images/verify", {"image": True}, '"image"'),
+            ("/v1/instances/x/snapshots", {"name": {}}, '"name"'),
+            ("/v1/instances/x/restore", {"snapshot": 1}, '"snapshot"'),
+            ("/v1/images/pull", {"reference": "localhost:1/a:b", "parallel": 0}, '"parallel"'),
+            ("/v1/images/base/push", {"destination": "localhost:1/a:b", "tls_verify": "no"},
+             '"tls_verify"'),
+            ("/v1/registry/login", {"registry": ["r"]}, '"registry"'),
+            ("/v1/instances", [], "JSON object"),
+            ("/v1/images", "{", "JSON object"),
+        ]
+        for path, body, word in cases:
+            with self.subTest(path=path, body=body):
+                raw = body.encode() if isinstance(body, str) else json.dumps(body).encode()
+                status, reply = self.api("POST", path, raw)
+                self.assertEqual(status, 400, reply)
+                self.assertEqual(reply["error"]["code"], "InvalidArgument")
+                self.assertIn(word, reply["error"]["message"])
+        self.assertEqual(self.store_state(), self.before)
+        self.assertEqual(self.kiln_json("ls"), [])
+
     def test_damaged_archives(self):
         good = tar_bytes([("f", "file", os.urandom(200000))], "gz")
         self.check_refused(good[: len(good) // 2], ["gzip"], code=5)

@@ -10,6 +10,7 @@
 
 #include <sys/stat.h>
 #include "api/reply.h"
+#include "api/request_body.h"
 #include "api/routes.h"
 #include "base/frames.h"
 #include "base/fs.h"
@@ -121,19 +122,6 @@ bool StreamExec(InstanceManager& mgr, const std::string& ref, const ExecOptions&
   return true;
 }
 
-Result<std::vector<std::string>> StringList(const json& j, const char* key) {
-  std::vector<std::string> out;
-  if (!j.contains(key)) return out;
-  if (!j[key].is_array())
-    return Error::InvalidArgument(std::string("\"") + key + "\" must be an array");
-  for (const auto& v : j[key]) {
-    if (!v.is_string())
-      return Error::InvalidArgument(std::string("\"") + key + "\" must hold strings");
-    out.push_back(v.get<std::string>());
-  }
-  return out;
-}
-
 // kiln cp into an instance: the body is a tar whose top entry is `name`. It lands in dest when
 // dest is a directory, else it becomes dest (written beside it, then renamed into place).
 Status CopyIn(InstanceManager& mgr, const std::string& ref, const std::string& dest,
@@ -229,32 +217,9 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
     Reply(res, 200, {{"instances", out}});
   });
   s.Post("/v1/instances", [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
-    json j = json::parse(req.body, nullptr, false);
-    if (!j.is_object())
-      return ReplyError(res, Error::InvalidArgument("request body must be a JSON object"));
-    LaunchRequest lr;
-    lr.image = j.value("image", "");
-    lr.name = j.value("name", "");
-    lr.type = j.value("type", "");
-    lr.user_data = j.value("user_data", "");
-    if (j.contains("network")) {
-      if (!j["network"].is_string())
-        return ReplyError(res, Error::InvalidArgument("\"network\" must be a string"));
-      lr.network = j["network"].get<std::string>();
-    }
-    auto publish = StringList(j, "publish");
-    if (!publish) return ReplyError(res, publish.error());
-    lr.publish = *publish;
-    if (j.contains("count")) {
-      if (!j["count"].is_number_integer())
-        return ReplyError(res, Error::InvalidArgument("\"count\" must be an integer"));
-      lr.count = j["count"].get<int>();
-    }
-    auto env = StringList(j, "env");
-    if (!env) return ReplyError(res, env.error());
-    lr.env = *env;
-    if (lr.image.empty()) return ReplyError(res, Error::InvalidArgument("\"image\" is required"));
-    auto launched = mgr.Launch(lr);
+    auto lr = DecodeLaunch(req.body);
+    if (!lr) return ReplyError(res, lr.error());
+    auto launched = mgr.Launch(*lr);
     if (!launched) return ReplyError(res, launched.error());
     json out = json::array();
     for (const auto& in : *launched) out.push_back(InstanceJson(ctx, in));
@@ -285,25 +250,7 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
                                                        httplib::Response& res,
                                                        const httplib::ContentReader& reader) {
     std::string ref = req.matches[1];
-    json spec = json::parse(req.get_param_value("spec"), nullptr, false);
-    ExecOptions opts;
-    Status bad;
-    if (!spec.is_object()) {
-      bad = Error::InvalidArgument("exec needs a JSON \"spec\" parameter");
-    } else {
-      auto args = StringList(spec, "args");
-      auto env = StringList(spec, "env");
-      if (!args)
-        bad = args.error();
-      else if (!env)
-        bad = env.error();
-      else {
-        opts.args = *args;
-        opts.env = *env;
-        opts.cwd = spec.value("cwd", "");
-        opts.user = spec.value("user", "");
-      }
-    }
+    auto opts = DecodeExecSpec(req.get_param_value("spec"));
     // Spool what the client sends as stdin; the command reads it from this file.
     auto dir = TempDir::Make(ctx.store->tmp_dir(), "exec-");
     std::string stdin_path;
@@ -317,7 +264,7 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
       if (fd && wrote) wrote = WriteFull(fd->get(), d, n);
       return true;
     });
-    if (!bad) return ReplyError(res, bad.error());
+    if (!opts) return ReplyError(res, opts.error());
     if (!dir) return ReplyError(res, dir.error());
     if (!fd) return ReplyError(res, fd.error());
     if (!wrote) return ReplyError(res, wrote.error());
@@ -326,14 +273,13 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
     if (rec->state != kInstanceRunning)
       return ReplyError(
           res, Error::Conflict("instance " + rec->name + " is " + rec->state + ", not running"));
-    if (opts.args.empty()) return ReplyError(res, Error::InvalidArgument("exec needs a command"));
     // The spooled file outlives the temp dir object: move it next to the store's tmp root.
     std::string kept = JoinPath(ctx.store->tmp_dir(), "exec-stdin-" + NewId("x-").substr(2));
     if (::rename(stdin_path.c_str(), kept.c_str()) != 0)
       return ReplyError(res, Error::Sys(errno, "spool stdin"));
     res.set_chunked_content_provider(
         "application/vnd.kiln.exec-stream",
-        [&mgr, ref, opts, kept](size_t, httplib::DataSink& sink) {
+        [&mgr, ref, opts = *opts, kept](size_t, httplib::DataSink& sink) {
           return StreamExec(mgr, ref, opts, kept, sink);
         },
         [kept](bool) { ::unlink(kept.c_str()); });

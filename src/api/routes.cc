@@ -1,6 +1,7 @@
 #include "api/routes.h"
 
 #include "api/reply.h"
+#include "api/request_body.h"
 
 #include <nlohmann/json.hpp>
 
@@ -15,21 +16,12 @@ namespace kiln {
 namespace {
 
 using json = nlohmann::json;
-constexpr const char* kJson = "application/json";
 
 template <typename T>
 bool Check(httplib::Response& res, const Result<T>& r) {
   if (r) return true;
   ReplyError(res, r.error());
   return false;
-}
-
-Result<json> ParseBody(const httplib::Request& req) {
-  if (req.body.empty()) return json::object();
-  json j = json::parse(req.body, nullptr, false);
-  if (j.is_discarded() || !j.is_object())
-    return Error::InvalidArgument("request body must be a JSON object");
-  return j;
 }
 
 // Drains a body we will not use, so the client sees our answer instead of a broken pipe.
@@ -152,43 +144,23 @@ void InstallRoutes(httplib::Server& s, Context& ctx, InstanceManager& instances)
     Reply(res, 200, {{"images", out}});
   });
   s.Post("/v1/images", [&ctx, &instances](const httplib::Request& req, httplib::Response& res) {
-    auto body = ParseBody(req);
+    auto body = DecodeCreateImage(req.body);
     if (!Check(res, body)) return;
-    const json& j = *body;
-    CreateImageRequest cr;
-    cr.instance = j.value("instance", "");
-    cr.name = j.value("name", "");
-    cr.description = j.value("description", "");
-    cr.flatten = j.value("flatten", false);
-    if (cr.instance.empty() && !j.contains("snapshot"))
-      return ReplyError(res, Error::InvalidArgument("\"instance\" or \"snapshot\" is required"));
-    auto mode = ParseConsistency(j.value("consistency", ""));
-    if (!Check(res, mode)) return;
-    cr.mode = *mode;
-    if (j.contains("tags")) {
-      if (!j["tags"].is_object())
-        return ReplyError(res, Error::InvalidArgument("\"tags\" must be an object"));
-      for (const auto& [k, v] : j["tags"].items()) {
-        if (!v.is_string())
-          return ReplyError(res, Error::InvalidArgument("tag values must be strings"));
-        cr.tags[k] = v.get<std::string>();
-      }
-    }
-    if (j.contains("snapshot")) {
-      auto im = CreateImageFromSnapshot(ctx, j.value("snapshot", ""), cr);
+    if (!body->snapshot.empty()) {
+      auto im = CreateImageFromSnapshot(ctx, body->snapshot, body->request);
       if (Check(res, im)) Reply(res, 201, ImageToJson(ctx, *im, false));
       return;
     }
-    auto im = CreateImageFromInstance(ctx, instances, cr);
+    auto im = CreateImageFromInstance(ctx, instances, body->request);
     if (Check(res, im)) Reply(res, 202, ImageToJson(ctx, *im, false));
   });
   s.Post("/v1/images/import",
          [&ctx](const httplib::Request& req, httplib::Response& res,
                 const httplib::ContentReader& reader) { ImportRoute(ctx, req, res, reader); });
   s.Post("/v1/images/verify", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    auto body = ParseBody(req);
-    if (!Check(res, body)) return;
-    auto report = VerifyImages(ctx, body->value("image", ""));
+    auto image = DecodeVerify(req.body);
+    if (!Check(res, image)) return;
+    auto report = VerifyImages(ctx, *image);
     if (!Check(res, report)) return;
     json problems = json::array();
     for (const auto& p : report->problems)
@@ -208,30 +180,9 @@ void InstallRoutes(httplib::Server& s, Context& ctx, InstanceManager& instances)
       R"(/v1/images/([^/]+)/export)",
       [&ctx](const httplib::Request& req, httplib::Response& res) { ExportRoute(ctx, req, res); });
   s.Post(R"(/v1/images/([^/]+)/tags)", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    auto body = ParseBody(req);
+    auto body = DecodeTags(req.body);
     if (!Check(res, body)) return;
-    std::map<std::string, std::string> set;
-    std::vector<std::string> remove;
-    const json& j = *body;
-    if (j.contains("set")) {
-      if (!j["set"].is_object())
-        return ReplyError(res, Error::InvalidArgument("\"set\" must be an object"));
-      for (const auto& [k, v] : j["set"].items()) {
-        if (!v.is_string())
-          return ReplyError(res, Error::InvalidArgument("tag values must be strings"));
-        set[k] = v.get<std::string>();
-      }
-    }
-    if (j.contains("remove")) {
-      if (!j["remove"].is_array())
-        return ReplyError(res, Error::InvalidArgument("\"remove\" must be an array"));
-      for (const auto& k : j["remove"]) {
-        if (!k.is_string())
-          return ReplyError(res, Error::InvalidArgument("tag keys must be strings"));
-        remove.push_back(k.get<std::string>());
-      }
-    }
-    auto im = TagImage(ctx, req.matches[1], set, remove);
+    auto im = TagImage(ctx, req.matches[1], body->set, body->remove);
     if (Check(res, im)) Reply(res, 200, ImageToJson(ctx, *im, true));
   });
   s.Delete(R"(/v1/images/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {

@@ -22,6 +22,7 @@
 #include "api/unix_http_server.h"
 
 #include "api/reply.h"
+#include "api/request_body.h"
 #include "api/routes.h"
 #include "base/frames.h"
 #include "base/fs.h"
@@ -110,13 +111,9 @@ void Serve(int conn, InstanceManager& mgr) {
   std::string ref = Unescape(path.substr(prefix.size(), path.size() - prefix.size() - 6));
   ExecOptions opts;
   opts.tty = true;
-  json cmd = json::parse(q["cmd"].empty() ? "[\"/bin/sh\"]" : q["cmd"], nullptr, false);
-  if (!cmd.is_array() || cmd.empty())
-    return SendError(conn, Error::InvalidArgument("cmd must be a JSON array"));
-  for (const auto& a : cmd) {
-    if (!a.is_string()) return SendError(conn, Error::InvalidArgument("cmd must hold strings"));
-    opts.args.push_back(a.get<std::string>());
-  }
+  auto cmd = DecodeCommand(q["cmd"]);
+  if (!cmd) return SendError(conn, cmd.error());
+  opts.args = std::move(*cmd);
   opts.env = {"TERM=" + (q["term"].empty() ? std::string("xterm") : q["term"])};
   int mfd = -1, sfd = -1;
   if (::openpty(&mfd, &sfd, nullptr, nullptr, nullptr) != 0)

@@ -2,6 +2,7 @@
 #include <nlohmann/json.hpp>
 
 #include "api/reply.h"
+#include "api/request_body.h"
 #include "api/routes.h"
 #include "base/ids.h"
 #include "image/image_ops.h"
@@ -24,34 +25,22 @@ json SnapshotJson(Context& ctx, const SnapshotRecord& s) {
   return j;
 }
 
-Result<json> Body(const httplib::Request& req) {
-  if (req.body.empty()) return json::object();
-  json j = json::parse(req.body, nullptr, false);
-  if (!j.is_object()) return Error::InvalidArgument("request body must be a JSON object");
-  return j;
-}
-
 }  // namespace
 
 void InstallSnapshotRoutes(httplib::Server& s, Context& ctx, InstanceManager& mgr) {
   s.Post(R"(/v1/instances/([^/]+)/snapshots)",
          [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
-           auto body = Body(req);
+           auto body = DecodeSnapshot(req.body);
            if (!body) return ReplyError(res, body.error());
-           auto mode = ParseConsistency(body->value("consistency", ""));
-           if (!mode) return ReplyError(res, mode.error());
-           auto snap = CreateSnapshot(ctx, mgr, req.matches[1], body->value("name", ""), *mode);
+           auto snap = CreateSnapshot(ctx, mgr, req.matches[1], body->name, body->mode);
            if (!snap) return ReplyError(res, snap.error());
            Reply(res, 201, SnapshotJson(ctx, *snap));
          });
   s.Post(R"(/v1/instances/([^/]+)/restore)",
          [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
-           auto body = Body(req);
-           if (!body) return ReplyError(res, body.error());
-           std::string snap = body->value("snapshot", "");
-           if (snap.empty())
-             return ReplyError(res, Error::InvalidArgument("\"snapshot\" is required"));
-           auto in = RestoreSnapshot(ctx, mgr, req.matches[1], snap);
+           auto snap = DecodeRestore(req.body);
+           if (!snap) return ReplyError(res, snap.error());
+           auto in = RestoreSnapshot(ctx, mgr, req.matches[1], *snap);
            if (!in) return ReplyError(res, in.error());
            Reply(res, 200, {{"id", in->id}, {"name", in->name}, {"state", in->state}});
          });
