@@ -82,6 +82,46 @@ class NetworkTest(KilnTestCase):
         out = self.kiln("exec", "n-1", "--", "busybox", "wget", "-qO-", "http://n-2:8080/").stdout
         self.assertEqual(out, "hello-from-n-2\n")
 
+    def test_ipv6_beside_ipv4(self):
+        # A unique-local prefix of the test's own; the instances' addresses mirror their IPv4 ones.
+        self.daemon.stop()
+        subnet6 = f"fd6b:{os.urandom(2).hex()}::/64"
+        self.daemon.extra_args = ["--subnet6", subnet6]
+        self.daemon.start()
+        self.kiln("launch", "bb", "--count", "2", "--name", "v-{n}", "--type", "nano")
+        a, b = self.kiln_json("inspect", "v-1"), self.kiln_json("inspect", "v-2")
+        prefix = subnet6.split("::")[0] + "::"
+        for info in (a, b):
+            offset = int(info["private_ip"].rsplit(".", 1)[1])
+            self.assertEqual(info["private_ipv6"], f"{prefix}{offset:x}")
+        addrs = self.kiln("exec", "v-2", "--", "busybox", "ip", "-6", "-o", "addr", "show", "eth0").stdout
+        self.assertIn(b["private_ipv6"] + "/64", addrs)
+        self.serve("v-2", 8080, "hello-over-v6")
+        for target in (f"[{b['private_ipv6']}]", "v-2"):
+            out = self.kiln("exec", "v-1", "--", "busybox", "wget", "-qO-",
+                            f"http://{target}:8080/").stdout
+            self.assertEqual(out, "hello-over-v6\n")
+        with urllib.request.urlopen(f"http://[{b['private_ipv6']}]:8080/", timeout=10) as r:
+            self.assertEqual(r.read(), b"hello-over-v6\n")
+        self.assertIn(f"{b['private_ipv6']}\tv-2", self.kiln("exec", "v-1", "--", "cat", "/etc/hosts").stdout)
+        net = self.kiln_json("network", "inspect", "bridge")
+        self.assertEqual((net["subnet6"], net["gateway6"]), (subnet6, prefix + "1"))
+        self.assertEqual(sorted(i["private_ipv6"] for i in net["instances"]),
+                         sorted([a["private_ipv6"], b["private_ipv6"]]))
+        ids = [a["id"], b["id"]]
+        self.kiln("rm", "-f", "v-1", "v-2")
+        self.assertEqual(kiln_devices(ids), [])
+        # A bad IPv6 subnet stops kilnd at start with a clear message.
+        self.daemon.stop()
+        for bad, words in (("fe80::/64", "link-local"), ("fd6b::/120", "prefix"),
+                           ("fd6b::1/64", "host bits"), ("nonsense/64", "not an IPv6")):
+            self.daemon.extra_args = ["--subnet6", bad]
+            proc = self.daemon.start(expect_ok=False)
+            self.assertNotEqual(proc.wait(timeout=10), 0, bad)
+            self.assertIn(words, self.daemon.read_log(), bad)
+        self.daemon.extra_args = []
+        self.daemon.start()
+
     def test_none_has_loopback_only(self):
         self.kiln("launch", "bb", "--name", "iso", "--network", "none", "--type", "nano")
         info = self.kiln_json("inspect", "iso")
@@ -193,12 +233,17 @@ class NetworkTest(KilnTestCase):
         return log
 
     def test_nat_off_by_default_and_on_when_asked(self):
-        forward = open("/proc/sys/net/ipv4/ip_forward").read()
-        self.addCleanup(lambda: open("/proc/sys/net/ipv4/ip_forward", "w").write(forward))
+        def set_forward(text):
+            with open("/proc/sys/net/ipv4/ip_forward", "w") as f:
+                f.write(text)
+
+        with open("/proc/sys/net/ipv4/ip_forward") as f:
+            forward = f.read()
+        self.addCleanup(set_forward, forward)
         log = self.outside_host()
         self.kiln("launch", "bb", "--name", "in", "--type", "nano")
         # NAT off: nothing leaves the host, even with forwarding on.
-        open("/proc/sys/net/ipv4/ip_forward", "w").write("1\n")
+        set_forward("1\n")
         # (busybox wget -T crashes in Debian's static build, so nc -w checks reachability)
         r = self.kiln("exec", "in", "--", "busybox", "nc", "-w", "2", "198.51.100.2", "8000", input="",
                       ok=False)

@@ -28,12 +28,14 @@ namespace {
 using json = nlohmann::json;
 
 // With details (one instance), the cgroup's live usage too; lists stay cheap and stable.
-json InstanceJson(Context& ctx, const InstanceRecord& in, bool details = true) {
+json InstanceJson(Context& ctx, const InstanceManager& mgr, const InstanceRecord& in,
+                  bool details = true) {
   json j = {{"id", in.id},       {"name", in.name}, {"image_id", in.image_id},
             {"state", in.state}, {"type", in.type}, {"created", FormatTime(in.created_at)},
             {"env", in.env}};
   j["network"] = in.network;
   if (!in.ip.empty()) j["private_ip"] = in.ip;
+  if (auto addrs = mgr.AddressesOf(in); addrs.size() > 1) j["private_ipv6"] = addrs[1];
   j["ports"] = json::array();
   for (const auto& p : in.publish)
     if (auto m = PortMapping::FromCanonical(p))
@@ -58,10 +60,10 @@ json InstanceJson(Context& ctx, const InstanceRecord& in, bool details = true) {
 }
 
 template <typename F>
-void WithInstance(httplib::Response& res, Context& ctx, F&& f) {
+void WithInstance(httplib::Response& res, Context& ctx, const InstanceManager& mgr, F&& f) {
   auto r = f();
   if (!r) return ReplyError(res, r.error());
-  Reply(res, 200, InstanceJson(ctx, *r));
+  Reply(res, 200, InstanceJson(ctx, mgr, *r));
 }
 
 Status WriteFrame(httplib::DataSink& sink, char stream, const char* data, uint32_t n) {
@@ -185,12 +187,20 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
         n["bridge"] = net->bridge();
         n["subnet"] = net->subnet().Cidr();
         n["gateway"] = net->subnet().Gateway();
+        if (const auto& s6 = net->subnet6()) {
+          n["subnet6"] = s6->Cidr();
+          n["gateway6"] = s6->Gateway();
+        }
         n["nat"] = net->nat();
       }
       for (const auto& in : live)
         if (in.network == mode)
           n["instances"].push_back(
-              {{"id", in.id}, {"name", in.name}, {"state", in.state}, {"private_ip", in.ip}});
+              {{"id", in.id},
+               {"name", in.name},
+               {"state", in.state},
+               {"private_ip", in.ip},
+               {"private_ipv6", mgr.network() ? mgr.network()->IPv6For(in.ip) : ""}});
       out.push_back(n);
     }
     return out;
@@ -209,11 +219,11 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
     ReplyError(res, Error::NotFound("no network \"" + req.matches[1].str() +
                                     "\" (there are: bridge, none, host)"));
   });
-  s.Get("/v1/instances", [&ctx](const httplib::Request& req, httplib::Response& res) {
+  s.Get("/v1/instances", [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
     auto list = ctx.catalog->ListInstances(req.get_param_value("all") == "1");
     if (!list) return ReplyError(res, list.error());
     json out = json::array();
-    for (const auto& in : *list) out.push_back(InstanceJson(ctx, in, false));
+    for (const auto& in : *list) out.push_back(InstanceJson(ctx, mgr, in, false));
     Reply(res, 200, {{"instances", out}});
   });
   s.Post("/v1/instances", [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
@@ -222,23 +232,24 @@ void InstallInstanceRoutes(httplib::Server& s, Context& ctx, InstanceManager& mg
     auto launched = mgr.Launch(*lr);
     if (!launched) return ReplyError(res, launched.error());
     json out = json::array();
-    for (const auto& in : *launched) out.push_back(InstanceJson(ctx, in));
+    for (const auto& in : *launched) out.push_back(InstanceJson(ctx, mgr, in));
     Reply(res, 201, {{"instances", out}});
   });
-  s.Get(R"(/v1/instances/([^/]+))", [&ctx](const httplib::Request& req, httplib::Response& res) {
-    WithInstance(res, ctx, [&] { return ctx.catalog->GetInstance(req.matches[1]); });
-  });
+  s.Get(R"(/v1/instances/([^/]+))",
+        [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
+          WithInstance(res, ctx, mgr, [&] { return ctx.catalog->GetInstance(req.matches[1]); });
+        });
   s.Post(R"(/v1/instances/([^/]+)/(stop|start|reboot))", [&ctx, &mgr](const httplib::Request& req,
                                                                       httplib::Response& res) {
     std::string ref = req.matches[1], verb = req.matches[2];
-    WithInstance(res, ctx, [&] {
+    WithInstance(res, ctx, mgr, [&] {
       return verb == "stop" ? mgr.Stop(ref) : verb == "start" ? mgr.Start(ref) : mgr.Reboot(ref);
     });
   });
   s.Delete(R"(/v1/instances/([^/]+))",
            [&ctx, &mgr](const httplib::Request& req, httplib::Response& res) {
              bool force = req.get_param_value("force") == "1";
-             WithInstance(res, ctx, [&] { return mgr.Terminate(req.matches[1], force); });
+             WithInstance(res, ctx, mgr, [&] { return mgr.Terminate(req.matches[1], force); });
            });
   s.Get(R"(/v1/instances/([^/]+)/logs)",
         [&mgr](const httplib::Request& req, httplib::Response& res) {

@@ -52,6 +52,7 @@ void AddInstanceInspect(CLI::App& app, CliContext& cc) {
                 << "Type:     " << in["type"].get<std::string>() << "\n"
                 << "Network:  " << in.value("network", "none")
                 << (in.contains("private_ip") ? " " + in["private_ip"].get<std::string>() : "")
+                << (in.contains("private_ipv6") ? " " + in["private_ipv6"].get<std::string>() : "")
                 << "\n"
                 << "Created:  " << in["created"].get<std::string>() << " (" << Age(in["created"])
                 << ")\n";

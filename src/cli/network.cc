@@ -39,12 +39,22 @@ void AddNetwork(CLI::App& app, CliContext& cc) {
         std::cout << "Bridge:   " << n["bridge"].get<std::string>() << "\n"
                   << "Subnet:   " << n["subnet"].get<std::string>() << "\n"
                   << "Gateway:  " << n["gateway"].get<std::string>() << "\n"
-                  << "NAT:      " << (n.value("nat", false) ? "on" : "off") << "\n";
+                  << (n.contains("subnet6")
+                          ? "Subnet6:  " + n["subnet6"].get<std::string>() +
+                                "\nGateway6: " + n["gateway6"].get<std::string>() + "\n"
+                          : "")
+                  << "NAT:      " << (n.value("nat", false) ? "on (IPv4)" : "off") << "\n";
       std::vector<std::vector<std::string>> rows;
-      for (const auto& in : n["instances"])
+      bool v6 = n.contains("subnet6");
+      for (const auto& in : n["instances"]) {
         rows.push_back({in["id"], in["name"], in["state"], in.value("private_ip", "")});
+        if (v6) rows.back().push_back(in.value("private_ipv6", ""));
+      }
       std::cout << "\n";
-      PrintTable({"ID", "NAME", "STATE", "ADDRESS"}, rows);
+      if (v6)
+        PrintTable({"ID", "NAME", "STATE", "ADDRESS", "IPV6"}, rows);
+      else
+        PrintTable({"ID", "NAME", "STATE", "ADDRESS"}, rows);
       return Ok();
     };
   });

@@ -80,7 +80,9 @@ int Run(const std::string& root, const std::string& socket, const std::string& r
   if (auto st = (*net)->EnsureBridge(); !st) return Fail(st.error().Context("network"));
   if (auto st = (*net)->ApplyForwarding(); !st) return Fail(st.error().Context("network"));
   LogInfo("network: bridge " + netcfg.bridge + ", subnet " + (*net)->subnet().Cidr() +
-          ", gateway " + (*net)->subnet().Gateway() + ", NAT " + (netcfg.nat ? "on" : "off"));
+          ", gateway " + (*net)->subnet().Gateway() +
+          ((*net)->subnet6() ? ", IPv6 subnet " + (*net)->subnet6()->Cidr() : "") + ", NAT " +
+          (netcfg.nat ? "on" : "off"));
   InstanceManager instances(**ctx, NewCliRuntime(runtime->binary, JoinPath(root, "runtime")),
                             init_path, std::move(seccomp), net->get());
   if (auto st = instances.Adopt(); !st) return Fail(st.error().Context("re-adopt instances"));
@@ -135,6 +137,9 @@ int main(int argc, char** argv) {
   app.add_option("--subnet", netcfg.subnet,
                  "IPv4 subnet of the bridge; the gateway is its first address")
       ->capture_default_str();
+  app.add_option("--subnet6", netcfg.subnet6,
+                 "Optional IPv6 subnet of the bridge (e.g. fd87::/64, prefix 48-96); each "
+                 "instance's IPv6 address mirrors its IPv4 one");
   app.add_flag("--nat", netcfg.nat,
                "Let instances reach beyond the host (masquerade; turns on IPv4 forwarding)");
   app.add_flag("--debug", debug, "Log debug messages");

@@ -102,6 +102,15 @@ Status InstanceManager::FixUpper(const std::string& dir) {
   return RemoveAll(old);
 }
 
+HostAddresses InstanceManager::AddressesOf(const InstanceRecord& in) const {
+  HostAddresses out;
+  if (in.ip.empty()) return out;
+  out.push_back(in.ip);
+  if (net_ && in.network == kNetworkBridge)
+    if (std::string v6 = net_->IPv6For(in.ip); !v6.empty()) out.push_back(v6);
+  return out;
+}
+
 Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& image) {
   std::string dir = DirOf(in.id);
   TRY(FixUpper(dir));
@@ -114,7 +123,7 @@ Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& ima
   }
   // Instance-specific files live in the instance dir and are bind-mounted, never in the image.
   TRY(WriteFileAtomic(Paths(dir, "etc/hostname"), in.name + "\n"));
-  TRY(WriteFileAtomic(Paths(dir, "etc/hosts"), HostsFileFor(in.name, in.ip, {})));
+  TRY(WriteFileAtomic(Paths(dir, "etc/hosts"), HostsFileFor(in.name, AddressesOf(in), {})));
   auto resolv = ReadFile("/etc/resolv.conf");
   std::string host_resolv = resolv ? *resolv : "";
   TRY(WriteFileAtomic(Paths(dir, "etc/resolv.conf"),
@@ -231,15 +240,15 @@ Status InstanceManager::Destroy(const InstanceRecord& in) {
 
 Status InstanceManager::RefreshHosts() {
   ASSIGN_OR_RETURN(auto all, ctx_.catalog->ListInstances(false));
-  std::map<std::string, std::string> peers;
+  std::map<std::string, HostAddresses> peers;
   for (const auto& in : all)
     if (in.network == kNetworkBridge && !in.ip.empty() && in.state != kInstanceShuttingDown)
-      peers[in.name] = in.ip;
+      peers[in.name] = AddressesOf(in);
   for (const auto& in : all) {
     if (in.network != kNetworkBridge || !peers.count(in.name)) continue;
     std::string path = Paths(DirOf(in.id), "etc/hosts");
     if (::access(path.c_str(), F_OK) != 0) continue;
-    std::string text = HostsFileFor(in.name, in.ip, peers);
+    std::string text = HostsFileFor(in.name, AddressesOf(in), peers);
     ASSIGN_OR_RETURN(UniqueFd fd, OpenFile(path, O_WRONLY | O_TRUNC | O_CLOEXEC));
     TRY(WriteFull(fd.get(), text.data(), text.size()));
   }

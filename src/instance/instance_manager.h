@@ -69,6 +69,8 @@ class InstanceManager {
 
   std::string DirOf(const std::string& id) const;
   NetworkManager* network() const { return net_; }
+  // The instance's addresses on the bridge: IPv4, then IPv6 when the network has it.
+  HostAddresses AddressesOf(const InstanceRecord& in) const;
 
  private:
   Status Prepare(const InstanceRecord& in, const ImageRecord& image);

@@ -104,11 +104,66 @@ bool Subnet::Contains(uint32_t addr) const {
   return (addr & mask) == network;
 }
 
+Result<Subnet6> Subnet6::Parse(const std::string& cidr) {
+  auto slash = cidr.find('/');
+  if (slash == std::string::npos)
+    return Error::InvalidArgument("IPv6 subnet \"" + cidr + "\" must be ADDRESS/PREFIX");
+  Subnet6 s;
+  in6_addr a{};
+  if (::inet_pton(AF_INET6, cidr.substr(0, slash).c_str(), &a) != 1)
+    return Error::InvalidArgument("\"" + cidr.substr(0, slash) + "\" is not an IPv6 address");
+  std::copy(std::begin(a.s6_addr), std::end(a.s6_addr), s.network.begin());
+  s.prefix = -1;
+  try {
+    s.prefix = std::stoi(cidr.substr(slash + 1));
+  } catch (...) {
+  }
+  if (s.prefix < 48 || s.prefix > 96)
+    return Error::InvalidArgument("IPv6 subnet \"" + cidr + "\": prefix must be 48-96");
+  for (int bit = s.prefix; bit < 128; ++bit)
+    if (s.network[bit / 8] & (0x80 >> (bit % 8)))
+      return Error::InvalidArgument("IPv6 subnet \"" + cidr + "\" has host bits set");
+  if (s.network[0] == 0xff || (s.network[0] == 0xfe && (s.network[1] & 0xc0) == 0x80))
+    return Error::InvalidArgument("IPv6 subnet \"" + cidr +
+                                  "\" is multicast or link-local; use a unique local (fd00::/8) "
+                                  "or a global prefix");
+  return s;
+}
+
+std::string Subnet6::AddressAt(uint32_t offset) const {
+  in6_addr a{};
+  std::copy(network.begin(), network.end(), std::begin(a.s6_addr));
+  for (int i = 0; i < 4; ++i) a.s6_addr[15 - i] = static_cast<uint8_t>(offset >> (8 * i));
+  char buf[INET6_ADDRSTRLEN];
+  ::inet_ntop(AF_INET6, &a, buf, sizeof buf);
+  return buf;
+}
+
+std::string Subnet6::Cidr() const {
+  in6_addr a{};
+  std::copy(network.begin(), network.end(), std::begin(a.s6_addr));
+  char buf[INET6_ADDRSTRLEN];
+  ::inet_ntop(AF_INET6, &a, buf, sizeof buf);
+  return std::string(buf) + "/" + std::to_string(prefix);
+}
+
 Result<std::unique_ptr<NetworkManager>> NetworkManager::Create(const NetworkConfig& cfg) {
   ASSIGN_OR_RETURN(Subnet s, Subnet::Parse(cfg.subnet));
+  std::optional<Subnet6> s6;
+  if (!cfg.subnet6.empty()) {
+    ASSIGN_OR_RETURN(Subnet6 parsed, Subnet6::Parse(cfg.subnet6));
+    s6 = parsed;
+  }
   if (cfg.bridge.empty() || cfg.bridge.size() > 15)
     return Error::InvalidArgument("bridge name must be 1-15 characters");
-  return std::unique_ptr<NetworkManager>(new NetworkManager(cfg, s));
+  return std::unique_ptr<NetworkManager>(new NetworkManager(cfg, s, s6));
+}
+
+std::string NetworkManager::IPv6For(const std::string& ip) const {
+  if (!subnet6_ || ip.empty()) return "";
+  auto a = ParseIPv4(ip);
+  if (!a || !subnet_.Contains(*a)) return "";
+  return subnet6_->AddressAt(*a - subnet_.network);
 }
 
 std::string NetworkManager::VethName(const std::string& instance_id) const {
@@ -123,8 +178,16 @@ Status NetworkManager::EnsureBridge() {
   std::string want = subnet_.Gateway() + "/" + std::to_string(subnet_.prefix);
   ASSIGN_OR_RETURN(std::string addrs, IpOut({"-4", "-o", "addr", "show", "dev", br}));
   if (addrs.find(" " + want + " ") == std::string::npos) {
-    TRY(Ip({"addr", "flush", "dev", br}));
+    TRY(Ip({"-4", "addr", "flush", "dev", br}));
     TRY_CTX(Ip({"addr", "add", want, "dev", br}), "give bridge " + br + " its address");
+  }
+  if (subnet6_) {
+    // nodad: the gateway address is ours by configuration, usable at once.
+    std::string want6 = subnet6_->Gateway() + "/" + std::to_string(subnet6_->prefix);
+    ASSIGN_OR_RETURN(std::string addrs6, IpOut({"-6", "-o", "addr", "show", "dev", br}));
+    if (addrs6.find(" " + want6 + " ") == std::string::npos)
+      TRY_CTX(Ip({"-6", "addr", "replace", want6, "dev", br, "nodad"}),
+              "give bridge " + br + " its IPv6 address");
   }
   return Ip({"link", "set", br, "up"});
 }
@@ -143,14 +206,15 @@ Status NetworkManager::ApplyForwarding() {
           "the host (apt-get install nftables lets kilnd block it)");
     return Ok();
   }
-  // The whole table is replaced in one nft transaction.
+  // The whole table is replaced in one nft transaction. NAT is IPv4 only: IPv6 (--subnet6) stays
+  // between the instances and the host.
   std::string rules = "table inet " + table + " {}\ndelete table inet " + table + "\n" +
                       "table inet " + table + " {\n" + "  chain forward {\n" +
                       "    type filter hook forward priority 0; policy accept;\n" +
                       "    iifname \"" + br + "\" oifname \"" + br + "\" accept\n";
   if (cfg_.nat)
-    rules += "    iifname \"" + br + "\" accept\n" + "    oifname \"" + br +
-             "\" ct state established,related accept\n";
+    rules += "    iifname \"" + br + "\" meta nfproto ipv4 accept\n" + "    oifname \"" + br +
+             "\" meta nfproto ipv4 ct state established,related accept\n";
   rules += "    iifname \"" + br + "\" drop\n" + "    oifname \"" + br + "\" drop\n" + "  }\n";
   if (cfg_.nat)
     rules += "  chain postrouting {\n    type nat hook postrouting priority 100; policy accept;\n" +
@@ -208,6 +272,14 @@ Status NetworkManager::Attach(const std::string& id, const std::string& ip) {
            {"-n", ns, "link", "set", "eth0", "up"},
            {"-n", ns, "route", "replace", "default", "via", subnet_.Gateway()}}) {
     if (auto s = Ip(cmd); !s) return fail(s.error());
+  }
+  if (subnet6_) {
+    std::string addr6 = IPv6For(ip) + "/" + std::to_string(subnet6_->prefix);
+    for (const std::vector<std::string>& cmd : std::vector<std::vector<std::string>>{
+             {"-n", ns, "-6", "addr", "replace", addr6, "dev", "eth0", "nodad"},
+             {"-n", ns, "-6", "route", "replace", "default", "via", subnet6_->Gateway()}}) {
+      if (auto s = Ip(cmd); !s) return fail(s.error());
+    }
   }
   return Ok();
 }
@@ -368,13 +440,15 @@ void NetworkManager::StopForwarder(int pid) {
   ::waitpid(pid, nullptr, WNOHANG);
 }
 
-std::string HostsFileFor(const std::string& name, const std::string& ip,
-                         const std::map<std::string, std::string>& peers) {
+std::string HostsFileFor(const std::string& name, const HostAddresses& own,
+                         const std::map<std::string, HostAddresses>& peers) {
   std::string s = "127.0.0.1\tlocalhost\n::1\tlocalhost ip6-localhost ip6-loopback\n";
-  s += (ip.empty() ? "127.0.1.1" : ip) + "\t" + name + "\n";
+  if (own.empty()) s += "127.0.1.1\t" + name + "\n";
+  for (const auto& addr : own) s += addr + "\t" + name + "\n";
   if (!peers.empty()) s += "# other instances on this network (kept current by kilnd)\n";
-  for (const auto& [peer, addr] : peers)
-    if (peer != name) s += addr + "\t" + peer + "\n";
+  for (const auto& [peer, addrs] : peers)
+    if (peer != name)
+      for (const auto& addr : addrs) s += addr + "\t" + peer + "\n";
   return s;
 }
 

@@ -10,10 +10,12 @@
 // the instance sees and can bind every host interface).
 #pragma once
 
+#include <array>
 #include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <set>
 #include <string>
 #include <vector>
@@ -44,9 +46,24 @@ struct Subnet {
 std::string FormatIPv4(uint32_t addr);
 Result<uint32_t> ParseIPv4(const std::string& text);
 
+// An optional IPv6 subnet beside the IPv4 one, e.g. fd87::/64. An instance's IPv6 address is
+// derived from its IPv4 one (the same host offset into this prefix), so the IPv4 allocation in the
+// catalog is the only one kept and the two can never disagree. The gateway is offset 1.
+struct Subnet6 {
+  std::array<uint8_t, 16> network{};
+  int prefix = 0;
+
+  // Prefix 48-96: the low 32 bits must be host bits to hold every IPv4 offset.
+  static Result<Subnet6> Parse(const std::string& cidr);
+  std::string Cidr() const;
+  std::string AddressAt(uint32_t offset) const;
+  std::string Gateway() const { return AddressAt(1); }
+};
+
 struct NetworkConfig {
   std::string bridge = "kiln0";
   std::string subnet = "10.87.0.0/16";
+  std::string subnet6;         // optional IPv6 subnet (e.g. fd87::/64); empty: IPv4 only
   std::string portfwd_binary;  // kiln-portfwd, for published ports
   bool nat = false;            // masquerade instances' traffic to beyond the host
 };
@@ -80,6 +97,8 @@ class NetworkManager {
   Result<std::vector<std::string>> Allocate(const std::set<std::string>& used, size_t n) const;
   // Creates the instance's namespace and veth and configures eth0 (idempotent).
   Status Attach(const std::string& instance_id, const std::string& ip);
+  // The instance's IPv6 address for its IPv4 one, or "" without an IPv6 subnet.
+  std::string IPv6For(const std::string& ip) const;
   // Removes the namespace (its veth goes with it); nothing to remove is fine.
   Status Detach(const std::string& instance_id);
   // Removes the namespaces and veths of instances this kilnd knows (known_ids) that are no longer
@@ -104,18 +123,23 @@ class NetworkManager {
   static bool ForwarderAlive(int pid);
   static void StopForwarder(int pid);
   const Subnet& subnet() const { return subnet_; }
+  const std::optional<Subnet6>& subnet6() const { return subnet6_; }
   const std::string& bridge() const { return cfg_.bridge; }
 
  private:
-  NetworkManager(NetworkConfig cfg, Subnet subnet) : cfg_(std::move(cfg)), subnet_(subnet) {}
+  NetworkManager(NetworkConfig cfg, Subnet subnet, std::optional<Subnet6> subnet6)
+      : cfg_(std::move(cfg)), subnet_(subnet), subnet6_(subnet6) {}
   NetworkConfig cfg_;
   Subnet subnet_;
+  std::optional<Subnet6> subnet6_;
   std::mutex mu_;
 };
 
-// /etc/hosts of an instance: localhost, its own name and address, then its peers on the network.
-std::string HostsFileFor(const std::string& name, const std::string& ip,
-                         const std::map<std::string, std::string>& peers);
+// /etc/hosts of an instance: localhost, its own name and addresses, then its peers on the network.
+// Each name maps to its addresses (IPv4, then IPv6 when the network has it).
+using HostAddresses = std::vector<std::string>;
+std::string HostsFileFor(const std::string& name, const HostAddresses& own,
+                         const std::map<std::string, HostAddresses>& peers);
 // /etc/resolv.conf of an instance from the host's: nameservers on loopback are dropped (they are
 // not reachable from the instance's namespace); search and options lines are kept.
 std::string ResolvConfFor(const std::string& host_resolv_conf);
