@@ -41,7 +41,8 @@ std::string MixedInput(size_t size) {
   std::string s;
   while (s.size() < size) {
     if (rng() % 2) {
-      s += "the same line again, and again, and again " + std::to_string(s.size() % 97) + "\n";
+      for (int i = 0; i < 40; ++i)
+        s += "the same line again, and again, and again " + std::to_string(s.size() % 97) + "\n";
     } else {
       for (int i = 0; i < 3000; ++i) s += static_cast<char>(rng());
     }
@@ -76,6 +77,35 @@ TEST(CompressorTest, OutputDoesNotDependOnThreadCount) {
     EXPECT_EQ(DigestOf(*one), DigestOf(*four)) << CompressionName(c);
     EXPECT_EQ(DigestOf(*one), DigestOf(*nine)) << CompressionName(c);
   }
+}
+
+std::string RandomBytes(size_t n) {
+  std::mt19937 rng(7);
+  std::string s(n, '\0');
+  for (auto& c : s) c = static_cast<char>(rng());
+  return s;
+}
+
+// Random data (compressed files, media) is stored, not deflated; text next to it still shrinks.
+TEST(CompressorTest, GzipStoresIncompressibleBlocksAndDeflatesTheRest) {
+  auto rnd = CompressAll(RandomBytes(2 << 20), Compression::kGzip, 2);
+  ASSERT_TRUE(rnd);
+  // The first deflate block header follows the 10-byte gzip header: BTYPE 00 means stored.
+  EXPECT_EQ((static_cast<unsigned char>((*rnd)[10]) >> 1) & 3, 0);
+  EXPECT_LT(rnd->size(), (2u << 20) + (2u << 20) / 100);
+  std::string text;
+  while (text.size() < (2u << 20))
+    text += "a line of a config file, key = value " + std::to_string(text.size() % 1000) + "\n";
+  auto txt = CompressAll(text, Compression::kGzip, 2);
+  ASSERT_TRUE(txt);
+  EXPECT_NE((static_cast<unsigned char>((*txt)[10]) >> 1) & 3, 0);  // Huffman-coded
+  std::string both = RandomBytes(3 << 20) + text;
+  auto mixed = CompressAll(both, Compression::kGzip, 3);
+  ASSERT_TRUE(mixed);
+  EXPECT_LT(mixed->size(), (3u << 20) + text.size() / 4);
+  auto back = Decompress(*mixed);
+  ASSERT_TRUE(back);
+  EXPECT_EQ(DigestOf(*back), DigestOf(both));
 }
 
 TEST(CompressorTest, GzipOutputIsOneStandardMember) {
