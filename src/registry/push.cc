@@ -122,7 +122,7 @@ struct Pusher {
     ASSIGN_OR_RETURN(BlobWriter w, ctx.store->NewWriter());
     TRY(Compress(&counted, CompressOptions{c, -1, 0},
                  [&](const void* p, size_t n) { return w.Write(p, n); }));
-    ASSIGN_OR_RETURN(StagedBlob staged, w.Finish());
+    ASSIGN_OR_RETURN(StagedBlob staged, w.FinishScratch());
     struct Unlink {
       std::string path;
       ~Unlink() { ::unlink(path.c_str()); }

@@ -35,6 +35,13 @@ Result<StagedBlob> BlobWriter::Finish(const std::optional<std::string>& expected
   return blob;
 }
 
+Result<StagedBlob> BlobWriter::FinishScratch() {
+  StagedBlob blob{path_, "sha256:" + hash_->HexDigest(), size_};
+  fd_.reset();
+  finished_ = true;
+  return blob;
+}
+
 Result<BlobStore> BlobStore::Open(const std::string& root) {
   std::string blobs = JoinPath(root, "blobs/sha256");
   std::string tmp = JoinPath(root, "tmp");

@@ -36,6 +36,9 @@ class BlobWriter {
   // Syncs the temp file and returns it with its digest; the writer is done afterwards. If
   // expected_digest is given and differs, the temp file is removed and Corruption returned.
   Result<StagedBlob> Finish(const std::optional<std::string>& expected_digest = std::nullopt);
+  // The same without the sync, for scratch files that are read back and removed but never
+  // published (a layer compressed for a push): a crash loses nothing that was stored.
+  Result<StagedBlob> FinishScratch();
 
  private:
   friend class BlobStore;

@@ -39,6 +39,19 @@ TEST_F(BlobStoreTest, NothingVisibleUntilPublished) {
   EXPECT_EQ(store_->List()->size(), 1u);
 }
 
+TEST_F(BlobStoreTest, ScratchFileKeepsItsBytesAndIsLeftToTheCaller) {
+  auto w = store_->NewWriter();
+  ASSERT_TRUE(w);
+  ASSERT_TRUE(w->Write("scratch", 7));
+  auto b = w->FinishScratch();
+  ASSERT_TRUE(b);
+  EXPECT_EQ(b->digest, DigestOf("scratch"));
+  *w = std::move(*store_->NewWriter());  // the finished writer goes; its file stays
+  EXPECT_EQ(*ReadFile(b->path), "scratch");
+  EXPECT_FALSE(store_->Has(b->digest));
+  ::unlink(b->path.c_str());
+}
+
 TEST_F(BlobStoreTest, NeverOverwritesAndDropsDuplicate) {
   StagedBlob a = Stage("same");
   ASSERT_TRUE(store_->Publish(a));
