@@ -5,6 +5,7 @@ sees (exit codes, stdout, stderr) plus the on-disk state of the root, which they
 that bad input changed nothing.
 """
 import hashlib
+import http.client
 import json
 import os
 import shutil
@@ -14,6 +15,7 @@ import subprocess
 import tempfile
 import time
 import unittest
+import urllib.parse
 
 HERE = os.path.dirname(os.path.abspath(__file__))
 BIN = os.environ.get("KILN_BIN_DIR", os.path.join(HERE, "..", "build", "src"))
@@ -166,7 +168,6 @@ class KilnTestCase(unittest.TestCase):
 
     def api(self, method, path, body=b""):
         """One raw request to kilnd's socket, as any API client would send it: (status, JSON)."""
-        import http.client
         import socket as socketlib
 
         class Conn(http.client.HTTPConnection):
@@ -375,6 +376,35 @@ class Registry:
         if self.proc and self.proc.poll() is None:
             self.proc.terminate()
             self.proc.wait(timeout=10)
+
+    def put_blob(self, repo, data):
+        """Uploads a blob by hand (the distribution API, one monolithic PUT): nothing between
+        the test and the registry can clean it up or check it. Returns its digest."""
+        digest = "sha256:" + hashlib.sha256(data).hexdigest()
+        conn = http.client.HTTPConnection(self.host, timeout=30)
+        conn.request("POST", f"/v2/{repo}/blobs/uploads/")
+        r = conn.getresponse()
+        r.read()
+        assert r.status == 202, r.status
+        loc = urllib.parse.urlparse(r.getheader("Location"))
+        sep = "&" if loc.query else ""
+        conn.request("PUT", f"{loc.path}?{loc.query}{sep}digest={digest}", body=data,
+                     headers={"Content-Type": "application/octet-stream"})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        assert r.status == 201, (r.status, digest)
+        return digest
+
+    def put_manifest(self, repo, ref, body, media_type):
+        """Puts a manifest or index by hand under a tag or digest."""
+        conn = http.client.HTTPConnection(self.host, timeout=30)
+        conn.request("PUT", f"/v2/{repo}/manifests/{ref}", body=body,
+                     headers={"Content-Type": media_type})
+        r = conn.getresponse()
+        r.read()
+        conn.close()
+        assert r.status == 201, (r.status, ref)
 
     def blob_data(self, digest):
         hexd = digest.split(":", 1)[1]

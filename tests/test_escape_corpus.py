@@ -8,11 +8,9 @@ Each entry names the host paths it aims at through the placeholders {out} (absol
 (relative to /) of a directory of sentinel files outside every root; after each case the sentinel directory must be exactly as it was.
 """
 import hashlib
-import http.client
 import json
 import os
 import shutil
-import urllib.parse
 
 from kiln_harness import KilnTestCase, make_busybox_rootfs, Registry, require_tool
 from test_bad_input import sha, tar_bytes
@@ -51,10 +49,10 @@ CORPUS = {
 }
 
 
-def layout_blobs(layers):
+def layout_blobs(layers, arch="amd64"):
     """An OCI image (uncompressed layers): (manifest bytes, {digest: bytes})."""
     blobs = {sha(l): l for l in layers}
-    cfg = json.dumps({"architecture": "amd64", "os": "linux",
+    cfg = json.dumps({"architecture": arch, "os": "linux",
                       "rootfs": {"type": "layers", "diff_ids": [sha(l) for l in layers]}}).encode()
     blobs[sha(cfg)] = cfg
     manifest = json.dumps({
@@ -78,29 +76,14 @@ def layout_tar(layers):
     return tar_bytes(entries)
 
 
-def registry_upload(host, repo, tag, layers):
+def registry_upload(registry, repo, tag, layers, arch="amd64"):
     """Puts the image into the registry by hand (the distribution API), so that nothing between
-    the test and the registry cleans the corpus up."""
-    manifest, blobs = layout_blobs(layers)
-    conn = http.client.HTTPConnection(host, timeout=30)
-    for digest, data in blobs.items():
-        conn.request("POST", f"/v2/{repo}/blobs/uploads/")
-        r = conn.getresponse()
-        r.read()
-        assert r.status == 202, r.status
-        loc = urllib.parse.urlparse(r.getheader("Location"))
-        sep = "&" if loc.query else ""
-        conn.request("PUT", f"{loc.path}?{loc.query}{sep}digest={digest}", body=data,
-                     headers={"Content-Type": "application/octet-stream"})
-        r = conn.getresponse()
-        r.read()
-        assert r.status == 201, (r.status, digest)
-    conn.request("PUT", f"/v2/{repo}/manifests/{tag}", body=manifest,
-                 headers={"Content-Type": "application/vnd.oci.image.manifest.v1+json"})
-    r = conn.getresponse()
-    r.read()
-    assert r.status == 201, r.status
-    conn.close()
+    the test and the registry cleans the corpus up. Returns the manifest bytes."""
+    manifest, blobs = layout_blobs(layers, arch)
+    for data in blobs.values():
+        registry.put_blob(repo, data)
+    registry.put_manifest(repo, tag, manifest, "application/vnd.oci.image.manifest.v1+json")
+    return manifest
 
 
 def snapshot_dir(path):
@@ -158,7 +141,7 @@ class EscapeCorpusTest(KilnTestCase):
                     f.write(layers[0] if len(layers) == 1 else layout_tar(layers))
                 doors["import"] = self.kiln("image", "import", src, "--name", f"i{n}", ok=None)
                 # Door 2: the same image, on top of a real base layer, from a registry.
-                registry_upload(self.registry.host, f"corpus/c{n}", "v1",
+                registry_upload(self.registry, f"corpus/c{n}", "v1",
                                 [self.base_layer] + layers)
                 doors["pull"] = self.kiln("image", "pull", f"{self.registry.host}/corpus/c{n}:v1",
                                           "--name", f"p{n}", ok=None)

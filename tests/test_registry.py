@@ -4,6 +4,7 @@ import http.client
 import http.server
 import json
 import os
+import platform
 import stat
 import subprocess
 import threading
@@ -12,6 +13,11 @@ import time
 from kiln_harness import (KILN, comparable_tree, Daemon, KilnTestCase, make_busybox_rootfs,
                           make_rich_tree, make_test_ca, Registry, require_tool, TokenServer,
                           tree_manifest)
+from test_bad_input import sha, tar_bytes
+from test_escape_corpus import registry_upload
+
+OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
+OCI_INDEX = "application/vnd.oci.image.index.v1+json"
 
 
 def read_json(path):
@@ -195,6 +201,54 @@ class RegistryTest(KilnTestCase):
         self.assertEqual(sorted(os.listdir(os.path.join(host2.root, "blobs", "sha256"))), before)
         self.assertEqual(os.listdir(os.path.join(host2.root, "partial")), [])
         self.assertTrue(pushed["digest"])
+
+    def test_multi_platform_index_pulls_the_hosts_image(self):
+        # The host's image is kiln's own push; two other platforms are uploaded by hand, each
+        # with a layer naming its platform, and an index names all three.
+        host_arch = {"x86_64": "amd64", "aarch64": "arm64"}.get(platform.machine(),
+                                                                platform.machine())
+        pushed = json.loads(self.kiln("--json", "image", "push", "base",
+                                      f"{self.reg}/m/app:{host_arch}").stdout)
+        mine = {"mediaType": OCI_MANIFEST, "digest": pushed["digest"],
+                "size": os.path.getsize(self.registry.blob_data(pushed["digest"])),
+                "platform": {"os": "linux", "architecture": host_arch}}
+        others = []
+        for arch in [a for a in ("arm64", "s390x", "ppc64le") if a != host_arch][:2]:
+            m = registry_upload(self.registry, "m/app", arch,
+                                [tar_bytes([("PLATFORM", "file", arch)])], arch=arch)
+            others.append({"mediaType": OCI_MANIFEST, "digest": sha(m), "size": len(m),
+                           "platform": {"os": "linux", "architecture": arch}})
+
+        def put_index(tag, manifests):
+            body = json.dumps({"schemaVersion": 2, "mediaType": OCI_INDEX,
+                               "manifests": manifests}).encode()
+            self.registry.put_manifest("m/app", tag, body, OCI_INDEX)
+        put_index("multi", [others[0], mine, others[1]])
+        put_index("elsewhere", others)
+
+        host2 = self.second_host()
+        blobs2 = os.path.join(host2.root, "blobs", "sha256")
+        before = sorted(os.listdir(blobs2))
+        # No image for this host: the error names what the index has; nothing is stored.
+        r = self.kiln_on(host2, "image", "pull", f"{self.reg}/m/app:elsewhere", "--name", "x",
+                         ok=None)
+        self.assertEqual(r.returncode, 3, r.stderr)
+        self.assertIn(f"no image for linux/{host_arch}", r.stderr)
+        self.assertIn(", ".join("linux/" + o["platform"]["architecture"] for o in others),
+                      r.stderr)
+        self.assertEqual(sorted(os.listdir(blobs2)), before)
+        self.assertEqual(json.loads(self.kiln_on(host2, "--json", "image", "ls").stdout), [])
+        # The index: kiln takes the host's manifest, digest for digest, and nothing else.
+        pulled = json.loads(self.kiln_on(host2, "--json", "image", "pull",
+                                         f"{self.reg}/m/app:multi", "--name", "app").stdout)
+        self.assertEqual(pulled["manifest_digest"], pushed["digest"])
+        pushed_layers = read_json(self.registry.blob_data(pushed["digest"]))["layers"]
+        self.assertEqual([l["digest"] for l in pulled["layers"]],
+                         [l["digest"] for l in pushed_layers])
+        self.kiln_on(host2, "launch", "app", "--name", "a1")
+        self.assertEqual(self.kiln_on(host2, "exec", "a1", "--", "echo", "mine").stdout, "mine\n")
+        self.assertNotEqual(self.kiln_on(host2, "exec", "a1", "--", "ls", "/PLATFORM",
+                                         ok=None).returncode, 0)
 
     def test_pull_cut_half_way_resumes(self):
         # A 48 MiB incompressible layer, served at 8 MiB/s through a proxy.
