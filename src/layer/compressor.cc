@@ -11,6 +11,7 @@ namespace kiln {
 namespace {
 
 constexpr size_t kBlock = 1 << 20;
+constexpr int kZstdJob = 2 << 20;
 constexpr size_t kWindow = 32 << 10;
 
 int Threads(int asked) {
@@ -152,6 +153,9 @@ Status CompressZstd(ByteSource* in, int level, int threads, const CompressSink& 
   // without threads refuses the setting and compresses on this thread (different bytes, but
   // still the same for every push from this host).
   ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_nbWorkers, threads);
+  // Each worker's job is 2 MiB rather than the level's default (4 windows, 8 MiB at level 3):
+  // kilnd's peak memory for a zstd push falls from ~200 to ~40 MiB for 1% more output.
+  ZSTD_CCtx_setParameter(cctx.get(), ZSTD_c_jobSize, kZstdJob);
   std::vector<char> ibuf(ZSTD_CStreamInSize() * 4), obuf(ZSTD_CStreamOutSize());
   for (;;) {
     ASSIGN_OR_RETURN(size_t n, ReadFull(in, ibuf.data(), ibuf.size()));
