@@ -1,10 +1,13 @@
 #include <fcntl.h>
 #include <sys/stat.h>
 
+#include <atomic>
+
 #include "base/error.h"
 #include "base/frames.h"
 #include "base/fs.h"
 #include "base/ids.h"
+#include "base/parallel.h"
 #include "base/sha256.h"
 #include "testing/test_util.h"
 
@@ -130,6 +133,21 @@ TEST_F(FsTest, TempDirRemovedUnlessKept) {
   EXPECT_EQ(JoinPath("a/", "/b"), "a/b");
   EXPECT_EQ(Dirname("/a/b/"), "/a");
   EXPECT_EQ(Basename("/a/b.tar"), "b.tar");
+}
+
+TEST(ForEachParallelTest, RunsEveryItemAndReturnsFirstError) {
+  std::atomic<int> sum{0};
+  ASSERT_TRUE(ForEachParallel(100, 4, [&](size_t i) -> Status {
+    sum += static_cast<int>(i);
+    return Ok();
+  }));
+  EXPECT_EQ(sum, 4950);
+  Status st = ForEachParallel(50, 3, [&](size_t i) -> Status {
+    if (i == 7) return Error::Corruption("item 7");
+    return Ok();
+  });
+  ASSERT_FALSE(st);
+  EXPECT_EQ(st.error().code(), ErrorCode::kCorruption);
 }
 
 }  // namespace

@@ -10,6 +10,7 @@
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/parallel.h"
 #include "base/sha256.h"
 #include "image/importer.h"
 #include "oci/image_spec.h"

@@ -5,6 +5,7 @@
 
 #include "base/fs.h"
 #include "base/log.h"
+#include "base/parallel.h"
 #include "base/sha256.h"
 #include "layer/compressor.h"
 #include "oci/image_spec.h"

@@ -96,20 +96,5 @@ TEST(Base64Test, RoundTrips) {
   EXPECT_FALSE(Base64Decode("not base64!"));
 }
 
-TEST(ForEachParallelTest, RunsEveryItemAndReturnsFirstError) {
-  std::atomic<int> sum{0};
-  ASSERT_TRUE(ForEachParallel(100, 4, [&](size_t i) -> Status {
-    sum += static_cast<int>(i);
-    return Ok();
-  }));
-  EXPECT_EQ(sum, 4950);
-  Status st = ForEachParallel(50, 3, [&](size_t i) -> Status {
-    if (i == 7) return Error::Corruption("item 7");
-    return Ok();
-  });
-  ASSERT_FALSE(st);
-  EXPECT_EQ(st.error().code(), ErrorCode::kCorruption);
-}
-
 }  // namespace
 }  // namespace kiln::registry

@@ -92,10 +92,6 @@ Result<PushResult> PushImage(Context& ctx, const PushRequest& req, const EventFn
 // Checks that the registry accepts the credentials.
 Status Login(const std::string& registry, const RegistryAccess& access);
 
-// Runs fn(0..n-1) on up to `parallel` threads; the first error stops the rest from starting and
-// is returned.
-Status ForEachParallel(size_t n, int parallel, const std::function<Status(size_t)>& fn);
-
 std::string ShortDigest(const std::string& digest);
 
 }  // namespace kiln::registry
