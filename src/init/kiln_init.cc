@@ -90,11 +90,20 @@ int main() {
   }
   printf("kiln-init: stopping on signal %d\n", static_cast<int>(g_stop_signal));
   kill(-1, SIGTERM);
-  for (int i = 0; i < 50; ++i) {  // up to 5 s for processes to go
+  // Up to 5 s for processes to go, woken by each exit (SIGCHLD stays blocked, so it waits
+  // here as pending) rather than by a fixed tick.
+  struct timespec start, now;
+  clock_gettime(CLOCK_MONOTONIC, &start);
+  sigset_t chld;
+  sigemptyset(&chld);
+  sigaddset(&chld, SIGCHLD);
+  for (;;) {
     ReapAll();
     if (kill(-1, 0) != 0 && errno == ESRCH) break;
+    clock_gettime(CLOCK_MONOTONIC, &now);
+    if (now.tv_sec - start.tv_sec >= 5) break;
     struct timespec ts = {0, 100 * 1000 * 1000};
-    nanosleep(&ts, nullptr);
+    sigtimedwait(&chld, nullptr, &ts);
   }
   kill(-1, SIGKILL);
   ReapAll();

@@ -2,11 +2,13 @@
 
 #include <fcntl.h>
 #include <linux/openat2.h>
+#include <poll.h>
 #include <signal.h>
 #include <sys/stat.h>
 #include <sys/syscall.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <chrono>
 #include <set>
 #include <thread>
@@ -16,6 +18,8 @@
 #include "base/fs.h"
 #include "base/ids.h"
 #include "base/log.h"
+#include "base/parallel.h"
+#include "base/unique_fd.h"
 #include "instance/instance_types.h"
 #include "rootfs/overlay.h"
 #include "runtime/bundle_spec.h"
@@ -26,6 +30,11 @@ namespace {
 using json = nlohmann::json;
 constexpr int kMaxCount = 100;
 constexpr auto kStopTimeout = std::chrono::seconds(10);
+
+// Boots of one launch that run at once.
+int LaunchWorkers() {
+  return static_cast<int>(std::clamp(std::thread::hardware_concurrency(), 1u, 4u));
+}
 
 std::string Paths(const std::string& dir, const char* sub) {
   return JoinPath(dir, sub);
@@ -175,7 +184,7 @@ Status InstanceManager::Prepare(const InstanceRecord& in, const ImageRecord& ima
   return WriteFileAtomic(Paths(dir, "config.json"), BuildOciSpec(spec).dump(2));
 }
 
-Status InstanceManager::Boot(const InstanceRecord& in) {
+Status InstanceManager::Boot(const InstanceRecord& in, bool fresh) {
   std::string dir = DirOf(in.id);
   if (!IsMountPoint(Paths(dir, "rootfs"))) {
     ASSIGN_OR_RETURN(ImageRecord image, ctx_.catalog->GetImage(in.image_id));
@@ -184,9 +193,12 @@ Status InstanceManager::Boot(const InstanceRecord& in) {
   ASSIGN_OR_RETURN(UniqueFd log, OpenFile(Paths(dir, "log"), O_RDWR | O_CREAT | O_APPEND, 0640));
   // The namespace outlives stops and kilnd restarts; after a host reboot it is made again.
   if (in.network == kNetworkBridge) TRY(net_->Attach(in.id, in.ip));
-  // A stopped container of the same id may linger in the runtime: clear it first.
-  ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
-  if (!st.status.empty()) TRY(runtime_->Delete(in.id, true));
+  // A stopped container of the same id may linger in the runtime: clear it first. A new id
+  // cannot have one.
+  if (!fresh) {
+    ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
+    if (!st.status.empty()) TRY(runtime_->Delete(in.id, true));
+  }
   TRY(runtime_->Run(in.id, dir, log.get()));
   return StartPorts(in);
 }
@@ -214,12 +226,23 @@ Status InstanceManager::Halt(const InstanceRecord& in) {
   StopPorts(in);
   ASSIGN_OR_RETURN(ContainerState st, runtime_->State(in.id));
   if (Live(st.status)) {
+    // A pidfd of the instance's init wakes us the moment it exits; without one (an old kernel)
+    // the runtime is asked every 50 ms.
+    UniqueFd init(st.pid > 0 ? static_cast<int>(::syscall(SYS_pidfd_open, st.pid, 0)) : -1);
     if (st.status == "paused") (void)runtime_->Resume(in.id);
     (void)runtime_->Kill(in.id, SIGTERM);
+    if (init.valid()) {
+      struct pollfd p = {init.get(), POLLIN, 0};
+      int rc;
+      do {
+        rc = ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kStopTimeout).count()));
+      } while (rc < 0 && errno == EINTR);
+      if (rc > 0) st.status = "stopped";
+    }
     auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
-    while (std::chrono::steady_clock::now() < deadline) {
+    while (Live(st.status) && std::chrono::steady_clock::now() < deadline) {
       ASSIGN_OR_RETURN(st, runtime_->State(in.id));
-      if (!Live(st.status)) break;
+      if (!Live(st.status) || init.valid()) break;
       std::this_thread::sleep_for(std::chrono::milliseconds(50));
     }
     if (Live(st.status)) {
@@ -327,22 +350,30 @@ Result<std::vector<InstanceRecord>> InstanceManager::Launch(const LaunchRequest&
     for (size_t i = 0; i < batch.size(); ++i) batch[i].ip = ips[i];
   }
   TRY(ctx_.catalog->InsertInstances(batch));
-  for (size_t i = 0; i < batch.size(); ++i) {
-    Status st = Prepare(batch[i], image);
-    if (st) st = Boot(batch[i]);
-    if (!st) {
-      // All or none: take down every instance of this launch, then forget them.
-      for (size_t j = 0; j <= i; ++j) {
+  // Instances of one launch boot side by side: most of a boot is the runtime's own start-up,
+  // which leaves a core idle while it waits.
+  std::vector<char> attempted(batch.size(), 0);
+  Status st = ForEachParallel(batch.size(), LaunchWorkers(), [&](size_t i) -> Status {
+    attempted[i] = 1;
+    InstanceRecord& in = batch[i];
+    Status booted = Prepare(in, image);
+    if (booted) booted = Boot(in, /*fresh=*/true);
+    if (!booted) return std::move(booted).error().Context("launch " + in.name);
+    TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceRunning));
+    in.state = kInstanceRunning;
+    LogInfo("launched instance " + in.id + " \"" + in.name + "\" from " + image.name +
+            (in.ip.empty() ? "" : " at " + in.ip));
+    return Ok();
+  });
+  if (!st) {
+    // All or none: take down every instance of this launch, then forget them.
+    for (size_t j = 0; j < batch.size(); ++j) {
+      if (attempted[j])
         if (auto d = Destroy(batch[j]); !d) LogError("launch rollback: " + d.error().message());
-        (void)ctx_.catalog->DeleteInstance(batch[j].id);
-      }
-      (void)RefreshHosts();
-      return std::move(st).error().Context("launch " + batch[i].name);
+      (void)ctx_.catalog->DeleteInstance(batch[j].id);
     }
-    TRY(ctx_.catalog->SetInstanceState(batch[i].id, kInstanceRunning));
-    batch[i].state = kInstanceRunning;
-    LogInfo("launched instance " + batch[i].id + " \"" + batch[i].name + "\" from " + image.name +
-            (batch[i].ip.empty() ? "" : " at " + batch[i].ip));
+    (void)RefreshHosts();
+    return std::move(st).error();
   }
   if (network == kNetworkBridge)
     if (auto st = RefreshHosts(); !st) LogWarn("update /etc/hosts: " + st.error().message());

@@ -74,7 +74,8 @@ class InstanceManager {
 
  private:
   Status Prepare(const InstanceRecord& in, const ImageRecord& image);
-  Status Boot(const InstanceRecord& in);
+  // fresh: the instance was just made, so the runtime cannot hold a container of its id.
+  Status Boot(const InstanceRecord& in, bool fresh = false);
   Status FixUpper(const std::string& dir);
   Status Halt(const InstanceRecord& in);  // processes and runtime state go; files stay
   // Rewrites /etc/hosts of every live bridge instance with its current peers (in place: the
