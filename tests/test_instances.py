@@ -139,6 +139,32 @@ class InstancesTest(KilnTestCase):
         # The name is free again once its instance is terminated.
         self.launch("--name", "web-1")
 
+    def wait_for_empty_trash(self, timeout=60):
+        trash = os.path.join(self.root, "trash")
+        deadline = time.time() + timeout
+        while os.listdir(trash) and time.time() < deadline:
+            time.sleep(0.1)
+        self.assertEqual(os.listdir(trash), [])
+
+    def test_terminated_files_are_deleted_in_the_background_and_after_a_crash(self):
+        (iid,) = self.launch("--name", "big")
+        self.exec("big", "sh", "-c", "mkdir /root/many && cd /root/many && "
+                  "for i in $(seq 3000); do echo $i > f$i; done")
+        self.kiln("rm", "-f", "big")
+        # Gone from the instances at once; its files leave the trash soon after.
+        self.assertFalse(os.path.exists(os.path.join(self.root, "instances", iid)))
+        self.wait_for_empty_trash()
+        # What a crash left in the trash is deleted after the next start.
+        self.daemon.kill9()
+        left = os.path.join(self.root, "trash", "t-left-by-crash", "deep", "er")
+        os.makedirs(left)
+        for i in range(500):
+            with open(os.path.join(left, f"f{i}"), "w") as f:
+                f.write("x")
+        self.daemon.start()
+        self.wait_for_empty_trash()
+        self.assertIn("left behind", self.daemon.read_log())
+
     def test_kill9_of_kilnd_keeps_instances_running(self):
         (iid,) = self.launch("--name", "survivor")
         self.exec("survivor", "sh", "-c", "echo before > /root/f")

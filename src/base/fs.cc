@@ -5,6 +5,7 @@
 #include <unistd.h>
 
 #include <algorithm>
+#include <atomic>
 #include <cstdlib>
 #include <cstring>
 
@@ -109,7 +110,10 @@ Status MakeDirs(const std::string& path, mode_t mode) {
 
 namespace {
 
-Status RemoveAt(int dirfd, const char* name, const std::string& shown) {
+Status RemoveAt(int dirfd, const char* name, const std::string& shown,
+                const std::atomic<bool>* stop) {
+  if (stop && stop->load(std::memory_order_relaxed))
+    return Error(ErrorCode::kBusy, "removal of " + shown + " stopped");
   if (::unlinkat(dirfd, name, 0) == 0 || errno == ENOENT) return Ok();
   if (errno != EISDIR && errno != EPERM) return Error::Sys(errno, "remove " + shown);
   int fd = ::openat(dirfd, name, O_RDONLY | O_DIRECTORY | O_NOFOLLOW | O_CLOEXEC);
@@ -122,7 +126,7 @@ Status RemoveAt(int dirfd, const char* name, const std::string& shown) {
   Status result;
   while (struct dirent* e = ::readdir(d)) {
     if (std::strcmp(e->d_name, ".") == 0 || std::strcmp(e->d_name, "..") == 0) continue;
-    Status st = RemoveAt(fd, e->d_name, shown + "/" + e->d_name);
+    Status st = RemoveAt(fd, e->d_name, shown + "/" + e->d_name, stop);
     if (!st) {
       result = std::move(st);
       break;
@@ -138,11 +142,15 @@ Status RemoveAt(int dirfd, const char* name, const std::string& shown) {
 }  // namespace
 
 Status RemoveAll(const std::string& path) {
-  return RemoveAt(AT_FDCWD, path.c_str(), path);
+  return RemoveAt(AT_FDCWD, path.c_str(), path, nullptr);
+}
+
+Status RemoveAllUnless(const std::string& path, const std::atomic<bool>& stop) {
+  return RemoveAt(AT_FDCWD, path.c_str(), path, &stop);
 }
 
 Status RemoveAllAt(int dirfd, const std::string& name) {
-  return RemoveAt(dirfd, name.c_str(), name);
+  return RemoveAt(dirfd, name.c_str(), name, nullptr);
 }
 
 Result<bool> Exists(const std::string& path) {

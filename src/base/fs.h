@@ -4,6 +4,7 @@
 
 #include <sys/stat.h>
 
+#include <atomic>
 #include <cstdint>
 #include <functional>
 #include <string>
@@ -31,6 +32,8 @@ Status MakeDirs(const std::string& path, mode_t mode = 0755);
 Status RemoveAll(const std::string& path);
 // The same for name relative to an open directory.
 Status RemoveAllAt(int dirfd, const std::string& name);
+// RemoveAll that gives up (kBusy) between two entries once stop is set.
+Status RemoveAllUnless(const std::string& path, const std::atomic<bool>& stop);
 Result<bool> Exists(const std::string& path);
 Result<struct stat> Lstat(const std::string& path);
 // Names in a directory, sorted, without "." and "..".

@@ -13,6 +13,7 @@ Result<std::unique_ptr<Context>> Context::Open(const std::string& root) {
   ctx->layers = std::make_unique<LayerCache>(JoinPath(root, "layers"), ctx->store.get());
   TRY(ctx->layers->Init());
   ASSIGN_OR_RETURN(ctx->catalog, Catalog::Open(JoinPath(root, "catalog.db")));
+  ASSIGN_OR_RETURN(ctx->trash, Trash::Open(JoinPath(root, "trash")));
   return ctx;
 }
 

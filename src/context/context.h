@@ -1,5 +1,6 @@
 // context: what the daemon's modules share, made once by kilnd (no globals): root dir, catalog,
-// blob store, unpacked-layer cache, and the locks that order gc against publishing.
+// blob store, unpacked-layer cache, the locks that order gc against publishing, background
+// jobs and the trash.
 #pragma once
 
 #include <condition_variable>
@@ -12,6 +13,7 @@
 #include <thread>
 
 #include "catalog/catalog.h"
+#include "context/trash.h"
 #include "rootfs/layer_cache.h"
 #include "store/blob_store.h"
 
@@ -88,6 +90,7 @@ struct Context {
   // sees a blob between its record's insert and its rename into place.
   std::shared_mutex publish_mu;
   BackgroundJobs jobs;
+  std::unique_ptr<Trash> trash;  // last: stopped first when the context goes
 
   static Result<std::unique_ptr<Context>> Open(const std::string& root);
 };

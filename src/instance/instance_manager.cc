@@ -258,7 +258,7 @@ Status InstanceManager::Destroy(const InstanceRecord& in) {
   TRY(Halt(in));
   if (in.network == kNetworkBridge && net_) TRY(net_->Detach(in.id));
   for (const auto& m : MountsUnder(DirOf(in.id))) TRY(Unmount(m));
-  return RemoveAll(DirOf(in.id));
+  return ctx_.trash->Discard(DirOf(in.id));
 }
 
 Status InstanceManager::RefreshHosts() {
@@ -484,7 +484,7 @@ Result<InstanceRecord> InstanceManager::ReplaceUpper(
   if (::rename(upper.c_str(), old.c_str()) != 0) return Error::Sys(errno, "swap upper dir");
   if (::rename(fresh.c_str(), upper.c_str()) != 0) return Error::Sys(errno, "swap upper dir");
   TRY(FsyncDir(dir));
-  TRY(RemoveAll(old));
+  TRY(ctx_.trash->Discard(old));
   // overlayfs wants an empty work dir that belongs to this upper dir.
   TRY(RemoveAll(Paths(dir, "work")));
   TRY(MakeDirs(Paths(dir, "work"), 0755));
