@@ -1,10 +1,42 @@
 // kiln stop / start / reboot / rm.
 #include <iostream>
+#include <memory>
+#include <optional>
 
+#include "base/parallel.h"
 #include "cli/cli_context.h"
 
 namespace kiln::cli {
 namespace {
+
+// Sends one request per instance, up to four at a time (each on its own connection), and prints
+// the instances in the order given. The first failure stops requests not yet sent; it is
+// returned once the ones in flight have answered and been printed.
+Status ForEachInstance(
+    CliContext& cc, const std::vector<std::string>& refs,
+    const std::function<Result<nlohmann::json>(ApiClient&, const std::string&)>& call) {
+  std::vector<std::optional<nlohmann::json>> done(refs.size());
+  ApiClient& first = cc.api();
+  Status st = ForEachParallel(refs.size(), 4, [&](size_t i) -> Status {
+    std::unique_ptr<ApiClient> own;
+    ApiClient* api = &first;
+    if (i > 0) {  // the first request reuses the CLI's connection; others open their own
+      own = std::make_unique<ApiClient>(cc.socket);
+      api = own.get();
+    }
+    ASSIGN_OR_RETURN(done[i], call(*api, refs[i]));
+    return Ok();
+  });
+  for (const auto& in : done) {
+    if (!in) continue;
+    if (cc.json)
+      PrintJson(*in);
+    else
+      std::cout << (*in)["id"].get<std::string>() << " " << (*in)["state"].get<std::string>()
+                << "\n";
+  }
+  return st;
+}
 
 void AddVerb(CLI::App& app, CliContext& cc, const std::string& verb, const std::string& help) {
   auto refs = std::make_shared<std::vector<std::string>>();
@@ -12,16 +44,10 @@ void AddVerb(CLI::App& app, CliContext& cc, const std::string& verb, const std::
   cmd->add_option("instances", *refs, "Instance names or ids")->required();
   cmd->callback([&cc, refs, verb] {
     cc.action = [&cc, refs, verb]() -> Status {
-      for (const auto& r : *refs) {
-        ASSIGN_OR_RETURN(auto in,
-                         cc.api().Post("/v1/instances/" + ApiClient::Escape(r) + "/" + verb,
-                                       nlohmann::json::object()));
-        if (cc.json)
-          PrintJson(in);
-        else
-          std::cout << in["id"].get<std::string>() << " " << in["state"].get<std::string>() << "\n";
-      }
-      return Ok();
+      return ForEachInstance(cc, *refs, [&](ApiClient& api, const std::string& r) {
+        return api.Post("/v1/instances/" + ApiClient::Escape(r) + "/" + verb,
+                        nlohmann::json::object());
+      });
     };
   });
 }
@@ -45,15 +71,9 @@ void AddLifecycle(CLI::App& app, CliContext& cc) {
   rm->add_flag("-f,--force", o->force, "Terminate even when running");
   rm->callback([&cc, o] {
     cc.action = [&cc, o]() -> Status {
-      for (const auto& r : o->refs) {
-        ASSIGN_OR_RETURN(auto in, cc.api().Delete("/v1/instances/" + ApiClient::Escape(r) +
-                                                  (o->force ? "?force=1" : "")));
-        if (cc.json)
-          PrintJson(in);
-        else
-          std::cout << in["id"].get<std::string>() << " " << in["state"].get<std::string>() << "\n";
-      }
-      return Ok();
+      return ForEachInstance(cc, o->refs, [&](ApiClient& api, const std::string& r) {
+        return api.Delete("/v1/instances/" + ApiClient::Escape(r) + (o->force ? "?force=1" : ""));
+      });
     };
   });
 }

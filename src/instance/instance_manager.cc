@@ -419,13 +419,24 @@ Result<InstanceRecord> InstanceManager::Reboot(const std::string& ref) {
 }
 
 Result<InstanceRecord> InstanceManager::Terminate(const std::string& ref, bool force) {
-  std::lock_guard lock(mu_);
-  ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(ref));
-  if (in.state == kInstanceTerminated) return in;
-  if (in.state == kInstanceRunning && !force)
-    return Error::Conflict("instance " + in.name + " is running: stop it first or use --force");
-  TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceShuttingDown));
+  InstanceRecord in;
+  {
+    std::lock_guard lock(mu_);
+    ASSIGN_OR_RETURN(in, ctx_.catalog->GetInstance(ref));
+    if (in.state == kInstanceTerminated) return in;
+    if (in.state == kInstanceRunning && !force)
+      return Error::Conflict("instance " + in.name + " is running: stop it first or use --force");
+    if (terminating_.count(in.id))
+      return Error::Conflict("instance " + in.name + " is being terminated already");
+    TRY(ctx_.catalog->SetInstanceState(in.id, kInstanceShuttingDown));
+    terminating_.insert(in.id);
+  }
+  // The teardown runs without the lifecycle lock, so terminates of many instances run side by
+  // side and launches do not queue behind them. shutting-down turns every other lifecycle
+  // change of this instance away, and terminating_ a second terminate.
   Status st = Destroy(in);
+  std::lock_guard lock(mu_);
+  terminating_.erase(in.id);
   if (!st) {
     (void)ctx_.catalog->SetInstanceState(in.id, kInstanceShuttingDown, st.error().message());
     return std::move(st).error().Context("terminate " + in.name);
@@ -525,6 +536,9 @@ Status InstanceManager::WithMergedRoot(const std::string& id,
                                        const std::function<Status(const std::string&)>& fn) {
   std::lock_guard lock(mu_);
   ASSIGN_OR_RETURN(InstanceRecord in, ctx_.catalog->GetInstance(id));
+  // A terminate marks the instance under mu_ before its teardown, which runs without mu_.
+  if (in.state == kInstanceShuttingDown || in.state == kInstanceTerminated)
+    return Error::Conflict("instance " + in.name + " is " + in.state);
   std::string dir = DirOf(in.id), rootfs = Paths(dir, "rootfs");
   if (IsMountPoint(rootfs)) return fn(rootfs);
   ASSIGN_OR_RETURN(ImageRecord image, ctx_.catalog->GetImage(in.image_id));

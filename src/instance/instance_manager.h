@@ -6,6 +6,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <set>
 #include <string>
 #include <vector>
 
@@ -92,7 +93,8 @@ class InstanceManager {
   std::string init_binary_;
   nlohmann::json seccomp_;
   std::string dir_;
-  std::mutex mu_;  // lifecycle changes, one at a time
+  std::mutex mu_;  // lifecycle changes, one at a time (a terminate's teardown runs outside it)
+  std::set<std::string> terminating_;  // ids whose teardown is running; with mu_
 };
 
 }  // namespace kiln
