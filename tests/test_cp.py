@@ -1,6 +1,7 @@
 """kiln cp between the host and an instance: files and trees both ways, modes kept, no escapes."""
 import os
 import stat
+import threading
 
 from kiln_harness import KilnTestCase, make_busybox_rootfs, make_rich_tree, require_tool, tree_manifest
 
@@ -33,6 +34,27 @@ class CpTest(KilnTestCase):
         self.kiln("cp", "box:/etc/os-release", self.path("into"))
         with open(self.path("into", "os-release")) as f:
             self.assertIn("kiln test busybox", f.read())
+
+    def test_dotdot_lookups_survive_renames_elsewhere_on_the_host(self):
+        # The kernel answers EAGAIN to a RESOLVE_IN_ROOT lookup through ".." whenever any rename
+        # on the host races it; kiln must retry, not fail the copy.
+        self.sh("ln -s ../../../../../.. /root/up")
+        stop = threading.Event()
+        a, b = self.path("ping"), self.path("pong")
+        open(a, "w").close()
+
+        def churn():
+            while not stop.is_set():
+                os.rename(a, b)
+                os.rename(b, a)
+        t = threading.Thread(target=churn)
+        t.start()
+        try:
+            for i in range(40):
+                self.kiln("cp", "box:/root/up/etc/os-release", self.path(f"got{i}"))
+        finally:
+            stop.set()
+            t.join()
 
     def test_instance_symlinks_do_not_lead_out(self):
         secret = self.path("host-secret")

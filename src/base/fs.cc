@@ -2,6 +2,8 @@
 
 #include <dirent.h>
 #include <fcntl.h>
+#include <linux/openat2.h>
+#include <sys/syscall.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -151,6 +153,18 @@ Status RemoveAllUnless(const std::string& path, const std::atomic<bool>& stop) {
 
 Status RemoveAllAt(int dirfd, const std::string& name) {
   return RemoveAt(dirfd, name.c_str(), name, nullptr);
+}
+
+int OpenAt2(int dirfd, const std::string& path, int flags, uint64_t resolve) {
+  struct open_how how = {};
+  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
+  how.resolve = resolve;
+  for (int again = 0;;) {
+    long fd = ::syscall(SYS_openat2, dirfd, path.c_str(), &how, sizeof how);
+    if (fd >= 0) return static_cast<int>(fd);
+    if (errno == EINTR || (errno == EAGAIN && ++again < 1000)) continue;
+    return -1;
+  }
 }
 
 Result<bool> Exists(const std::string& path) {

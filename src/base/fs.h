@@ -34,6 +34,10 @@ Status RemoveAll(const std::string& path);
 Status RemoveAllAt(int dirfd, const std::string& name);
 // RemoveAll that gives up (kBusy) between two entries once stop is set.
 Status RemoveAllUnless(const std::string& path, const std::atomic<bool>& stop);
+// openat2(2) with the given flags (O_CLOEXEC added) and RESOLVE_* bits: the fd, or -1 with
+// errno. Retries EINTR, and EAGAIN, which RESOLVE_IN_ROOT/BENEATH return when any rename or
+// mount on the host raced the lookup (the kernel then cannot prove ".." stayed inside).
+int OpenAt2(int dirfd, const std::string& path, int flags, uint64_t resolve);
 Result<bool> Exists(const std::string& path);
 Result<struct stat> Lstat(const std::string& path);
 // Names in a directory, sorted, without "." and "..".

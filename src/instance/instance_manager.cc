@@ -521,15 +521,9 @@ Result<UniqueFd> InstanceManager::OpenInInstance(const std::string& ref, const s
   std::string rel = path;
   while (!rel.empty() && rel.front() == '/') rel.erase(0, 1);
   if (rel.empty()) rel = ".";
-  struct open_how how = {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS;
-  long fd;
-  do {
-    fd = ::syscall(SYS_openat2, root.get(), rel.c_str(), &how, sizeof how);
-  } while (fd < 0 && errno == EINTR);
+  int fd = OpenAt2(root.get(), rel, flags, RESOLVE_IN_ROOT | RESOLVE_NO_MAGICLINKS);
   if (fd < 0) return Error::Sys(errno, in.name + ":" + path);
-  return UniqueFd(static_cast<int>(fd));
+  return UniqueFd(fd);
 }
 
 Status InstanceManager::WithMergedRoot(const std::string& id,

@@ -24,13 +24,7 @@ constexpr std::string_view kOpaqueMarker = ".wh..wh..opq";
 
 int OpenBeneath(int root, const std::string& rel, int flags) {
   if (rel.empty()) return ::fcntl(root, F_DUPFD_CLOEXEC, 0);
-  struct open_how how = {};
-  how.flags = static_cast<uint64_t>(flags | O_CLOEXEC);
-  how.resolve = RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS;
-  for (;;) {
-    long fd = ::syscall(SYS_openat2, root, rel.c_str(), &how, sizeof how);
-    if (fd >= 0 || errno != EINTR) return static_cast<int>(fd);
-  }
+  return OpenAt2(root, rel, flags, RESOLVE_BENEATH | RESOLVE_NO_SYMLINKS | RESOLVE_NO_MAGICLINKS);
 }
 
 class Unpacker {
