@@ -27,7 +27,7 @@ class Trash {
   // Moves path (on the same file system as the trash) out of the way and queues it. A path
   // that is already gone is fine.
   Status Discard(const std::string& path);
-  // Waits until everything queued so far is deleted (tests, and `kiln gc`).
+  // Waits until everything queued so far is deleted (used by tests).
   void WaitEmpty();
 
  private:

@@ -237,13 +237,18 @@ Status InstanceManager::Halt(const InstanceRecord& in) {
       do {
         rc = ::poll(&p, 1, static_cast<int>(std::chrono::milliseconds(kStopTimeout).count()));
       } while (rc < 0 && errno == EINTR);
-      if (rc > 0) st.status = "stopped";
-    }
-    auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
-    while (Live(st.status) && std::chrono::steady_clock::now() < deadline) {
-      ASSIGN_OR_RETURN(st, runtime_->State(in.id));
-      if (!Live(st.status) || init.valid()) break;
-      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      if (rc > 0) {
+        st.status = "stopped";
+      } else {  // timed out (or poll failed): the runtime says whether it is still there
+        ASSIGN_OR_RETURN(st, runtime_->State(in.id));
+      }
+    } else {
+      auto deadline = std::chrono::steady_clock::now() + kStopTimeout;
+      while (std::chrono::steady_clock::now() < deadline) {
+        ASSIGN_OR_RETURN(st, runtime_->State(in.id));
+        if (!Live(st.status)) break;
+        std::this_thread::sleep_for(std::chrono::milliseconds(50));
+      }
     }
     if (Live(st.status)) {
       LogWarn("instance " + in.id + " did not stop within 10 s; killing it");

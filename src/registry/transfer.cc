@@ -1,9 +1,5 @@
 #include "registry/transfer.h"
 
-#include <atomic>
-#include <thread>
-#include <vector>
-
 #include "base/sha256.h"
 #include "registry/reference.h"
 
